@@ -1,0 +1,44 @@
+"""The sandbox web app: one FastAPI app with a router per stand-in system."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from sandbox import estate
+
+ROUTERS = (estate.router,)
+
+
+def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) -> FastAPI:
+    """Build the sandbox app keeping its files under ``state_dir``.
+
+    ``tcp_host``/``tcp_port`` are where the estate's TCP listener binds (0 = a free port);
+    it starts and stops with the app's lifespan.
+    """
+    state_dir = Path(state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    estate_state = estate.Estate(state_dir, tcp_host=tcp_host, tcp_port=tcp_port)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(estate_state.running())
+            yield
+
+    app = FastAPI(title="Prep Support sandbox", lifespan=lifespan)
+    app.state.state_dir = state_dir
+    app.state.estate = estate_state
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/", tags=["sandbox"])
+    async def index() -> dict[str, Any]:
+        """What this sandbox stands in for."""
+        return {"name": "Prep Support sandbox", "systems": [router.prefix.strip("/") for router in ROUTERS]}
+
+    return app

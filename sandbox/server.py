@@ -1,0 +1,136 @@
+"""Run the sandbox in a child process, for tests, demos and the quick start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+READY_FILENAME = "sandbox.ready.json"
+LOG_FILENAME = "sandbox.log"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox process could not be started."""
+
+
+class SandboxProcess:
+    """``python -m sandbox`` as a context manager.
+
+    >>> with SandboxProcess(tmp_path) as sandbox:
+    ...     requests.get(f"{sandbox.base_url}/estate/apps")
+
+    The child's stdout and stderr go to ``{state_dir}/sandbox.log``; if it dies before it is
+    ready, :class:`SandboxError` carries that output.
+    """
+
+    def __init__(self, state_dir: Path, port: int = 0, tcp_port: int = 0) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.port = port
+        self.tcp_port = tcp_port
+        self.ready_file = self.state_dir / READY_FILENAME
+        self.log_file = self.state_dir / LOG_FILENAME
+        self.base_url = ""
+        self.http_port = 0
+        self.estate_db = self.state_dir / "estate.db"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it has exited, else None."""
+        return None if self._process is None else self._process.poll()
+
+    def start(self) -> SandboxProcess:
+        """Start the child and wait until both ports listen."""
+        if self.returncode is None and self._process is not None:
+            raise SandboxError("sandbox already running")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ready_file.unlink(missing_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        command = [
+            sys.executable, "-m", "sandbox",
+            "--host", HOST,
+            "--port", str(self.port),
+            "--tcp-port", str(self.tcp_port),
+            "--state-dir", str(self.state_dir),
+            "--ready-file", str(self.ready_file),
+        ]  # fmt: skip
+        self._log = self.log_file.open("wb")
+        self._process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log
+        )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Terminate the child (SIGTERM, then SIGKILL after 10 s) and wait for it."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def connection_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` variables pointing the estate connections at this sandbox."""
+        return {
+            "AIRFLOW_CONN_ESTATE_HTTP": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http"}
+            ),
+            "AIRFLOW_CONN_ESTATE_TCP": json.dumps({"conn_type": "generic", "host": HOST, "port": self.tcp_port}),
+            "AIRFLOW_CONN_ESTATE_DB": json.dumps({"conn_type": "sqlite", "host": str(self.estate_db)}),
+        }
+
+    def __enter__(self) -> SandboxProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.ready_file.exists():
+            if self._process.poll() is not None:
+                raise SandboxError(
+                    f"sandbox exited with status {self._process.returncode} before it was ready; "
+                    f"its output:\n{self._output()}"
+                )
+            if time.monotonic() > deadline:
+                raise SandboxError(f"sandbox not ready after {START_TIMEOUT_S:.0f} s; its output:\n{self._output()}")
+            time.sleep(0.05)
+        info = json.loads(self.ready_file.read_text())
+        self.http_port = info["http_port"]
+        self.tcp_port = info["tcp_port"]
+        self.base_url = info["base_url"]
+        self.estate_db = Path(info["estate_db"])
+
+    def _output(self) -> str:
+        if self._log is not None:
+            self._log.flush()
+        return self.log_file.read_text(errors="replace").strip() or "(no output)"

@@ -1,0 +1,122 @@
+"""`make run`: the whole quick start on this machine, stopped with Ctrl-C.
+
+Prepares AIRFLOW_HOME=.airflow in the checkout (SQLite, LocalExecutor, our DAG and
+plugin folders, examples off), migrates Airflow's and the support database, starts
+the sandbox, writes the Connections that point at it, and runs `airflow standalone`.
+A second run reuses all of it. Ctrl-C stops everything this script started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOME = Path(os.environ.get("AIRFLOW_HOME", ROOT / ".airflow")).resolve()
+BIN = Path(sys.executable).parent
+API_PORT = int(os.environ.get("PREP_API_PORT", "8080"))
+SANDBOX_PORT = int(os.environ.get("PREP_SANDBOX_PORT", "8900"))
+SANDBOX_TCP_PORT = int(os.environ.get("PREP_SANDBOX_TCP_PORT", "8901"))
+
+AIRFLOW_CFG = f"""\
+# Written by `make run` for the quick start; delete it to get a fresh one.
+[core]
+dags_folder = {ROOT / "dags"}
+plugins_folder = {ROOT / "plugins"}
+executor = LocalExecutor
+load_examples = False
+dags_are_paused_at_creation = False
+simple_auth_manager_users = admin:admin
+
+[database]
+sql_alchemy_conn = sqlite:///{HOME / "airflow.db"}
+
+[api]
+port = {API_PORT}
+base_url = http://localhost:{API_PORT}
+
+[logging]
+base_log_folder = {HOME / "logs"}
+"""
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ, AIRFLOW_HOME=str(HOME), PREP_SUPPORT_CACHE_DIR=str(HOME / "cache"))
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def airflow(*args: str) -> None:
+    subprocess.run([str(BIN / "airflow"), *args], env=environment(), check=True, stdout=subprocess.DEVNULL)
+
+
+def connections(sandbox) -> dict[str, dict]:
+    """The Connections of a quick-start deployment: our support database and the sandbox."""
+    return {
+        "support_db": {"conn_type": "sqlite", "host": str(HOME / "support.db")},
+        **{key[len("AIRFLOW_CONN_"):].lower(): json.loads(value) for key, value in sandbox.connection_env().items()},
+    }
+
+
+def main() -> int:
+    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+    from sandbox.server import SandboxProcess
+
+    HOME.mkdir(exist_ok=True)
+    config = HOME / "airflow.cfg"
+    if not config.exists():
+        config.write_text(AIRFLOW_CFG)
+    print(f"AIRFLOW_HOME={HOME}: migrating the metadata database ...", flush=True)
+    airflow("db", "migrate")
+
+    with SandboxProcess(HOME / "sandbox", port=SANDBOX_PORT, tcp_port=SANDBOX_TCP_PORT) as sandbox:
+        print(f"Sandbox (stand-ins for the external systems) at {sandbox.base_url}", flush=True)
+        conn_file = HOME / "connections.json"
+        conn_file.write_text(json.dumps(connections(sandbox), indent=2))
+        airflow("connections", "import", "--overwrite", str(conn_file))
+        subprocess.run([str(BIN / "python"), "-m", "prep_support.migrate"], env=environment(), check=True)
+
+        standalone = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=environment(),
+                                      stdout=open(HOME / "standalone.log", "ab"), stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        try:
+            print_login()
+            print("Logs: .airflow/standalone.log. Press Ctrl-C to stop everything.", flush=True)
+            return standalone.wait()
+        except KeyboardInterrupt:
+            print("\nStopping Airflow and the sandbox ...", flush=True)
+            return 0
+        finally:
+            stop(standalone)
+
+
+def print_login(timeout_s: float = 180) -> None:
+    passwords = HOME / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not passwords.exists():
+        time.sleep(1)
+    login = json.loads(passwords.read_text()) if passwords.exists() else {}
+    password = login.get("admin", "(see .airflow/simple_auth_manager_passwords.json.generated)")
+    print(f"\nAirflow UI: http://localhost:{API_PORT}  login: admin  password: {password}\n", flush=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop standalone and every process it started (its own session)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

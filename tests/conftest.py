@@ -1,0 +1,106 @@
+"""One migrated AIRFLOW_HOME and one sandbox for the whole test session.
+
+The environment is set before anything imports Airflow, so every test (and every
+``dag.test()`` run) sees the same temporary home, DAG folder and Connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="prep-support-airflow-"))
+SUPPORT_DB_PATH = AIRFLOW_HOME / "support.db"
+
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "PREP_SUPPORT_CACHE_DIR": str(AIRFLOW_HOME / "cache"),
+        "AIRFLOW_CONN_SUPPORT_DB": json.dumps({"conn_type": "sqlite", "host": str(SUPPORT_DB_PATH)}),
+    }
+)
+os.environ.pop("PREP_SUPPORT_CATALOG", None)
+
+REQUIRE_SERVICES = os.environ.get("PREP_REQUIRE_SERVICES") == "1"
+POSTGRES_ADMIN_URL = os.environ.get("PREP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def service_missing(reason: str) -> None:
+    """Skip a test whose service is missing, unless CI said every service must be there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (PREP_REQUIRE_SERVICES=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database, migrated once per session."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+    return AIRFLOW_HOME / "airflow.db"
+
+
+@pytest.fixture(scope="session")
+def support_engine():
+    """The support database (SQLite under the session's AIRFLOW_HOME), migrated to head."""
+    from hooks.database import DatabaseHook
+    from prep_support.migrate import upgrade
+
+    engine = DatabaseHook(conn_id="support_db").engine
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The sandbox on free loopback ports, its Connections in the environment."""
+    from sandbox.server import SandboxProcess
+
+    with SandboxProcess(tmp_path_factory.mktemp("sandbox")) as process:
+        os.environ.update(process.connection_env())
+        yield process
+
+
+@pytest.fixture
+def estate(sandbox) -> Iterator:
+    """The sandbox's estate, reset to its seeded state after the test."""
+    yield sandbox
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{sandbox.base_url}/estate/reset", method="POST"), timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL server, dropped at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"prep_support_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as error:
+        service_missing(f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {error.orig}")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
