@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import service_missing
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="prep-support-airflow-"))
 SUPPORT_DB_PATH = AIRFLOW_HOME / "support.db"
@@ -36,15 +38,7 @@ os.environ.update(
 )
 os.environ.pop("PREP_SUPPORT_CATALOG", None)
 
-REQUIRE_SERVICES = os.environ.get("PREP_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("PREP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-
-def service_missing(reason: str) -> None:
-    """Skip a test whose service is missing, unless CI said every service must be there."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (PREP_REQUIRE_SERVICES=1 turns this skip into a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
