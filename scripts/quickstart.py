@@ -8,8 +8,10 @@ A second run reuses all of it. Ctrl-C stops everything this script started.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,6 +34,7 @@ executor = LocalExecutor
 load_examples = False
 dags_are_paused_at_creation = False
 simple_auth_manager_users = admin:admin
+fernet_key = {{fernet_key}}
 
 [database]
 sql_alchemy_conn = sqlite:///{HOME / "airflow.db"}
@@ -39,6 +42,11 @@ sql_alchemy_conn = sqlite:///{HOME / "airflow.db"}
 [api]
 port = {API_PORT}
 base_url = http://localhost:{API_PORT}
+secret_key = {{api_secret}}
+
+[api_auth]
+# Shared by every component standalone starts: tasks' tokens are signed and checked with it.
+jwt_secret = {{jwt_secret}}
 
 [logging]
 base_log_folder = {HOME / "logs"}
@@ -64,14 +72,24 @@ def connections(sandbox) -> dict[str, dict]:
     }
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> int:
+    # Ctrl-C and SIGTERM both stop everything, even where a shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
     from sandbox.server import SandboxProcess
 
     HOME.mkdir(exist_ok=True)
     config = HOME / "airflow.cfg"
     if not config.exists():
-        config.write_text(AIRFLOW_CFG)
+        config.write_text(AIRFLOW_CFG.format(
+            jwt_secret=secrets.token_urlsafe(32), api_secret=secrets.token_urlsafe(32),
+            fernet_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        ))
     print(f"AIRFLOW_HOME={HOME}: migrating the metadata database ...", flush=True)
     airflow("db", "migrate")
 
@@ -80,7 +98,8 @@ def main() -> int:
         conn_file = HOME / "connections.json"
         conn_file.write_text(json.dumps(connections(sandbox), indent=2))
         airflow("connections", "import", "--overwrite", str(conn_file))
-        subprocess.run([str(BIN / "python"), "-m", "prep_support.migrate"], env=environment(), check=True)
+        subprocess.run([str(BIN / "python"), "-m", "prep_support.migrate", "--url", f"sqlite:///{HOME / 'support.db'}"],
+                       env=environment(), check=True)
 
         standalone = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=environment(),
                                       stdout=open(HOME / "standalone.log", "ab"), stderr=subprocess.STDOUT,
