@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sandbox import estate
+from sandbox import estate, faults
 
-ROUTERS = (estate.router,)
+# Each stand-in system: its router, and the path prefix fault injection applies to.
+SYSTEMS = (("estate", estate.router, estate.PREFIX),)
 
 
 def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) -> FastAPI:
@@ -33,12 +34,16 @@ def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) 
     app = FastAPI(title="Prep Support sandbox", lifespan=lifespan)
     app.state.state_dir = state_dir
     app.state.estate = estate_state
-    for router in ROUTERS:
+    app.state.faults = faults.Faults()
+    for name, router, prefix in SYSTEMS:
         app.include_router(router)
+        app.state.faults.register(name, prefix)
+    app.include_router(faults.router)
+    app.add_middleware(lambda inner: app.state.faults.middleware(inner))
 
     @app.get("/", tags=["sandbox"])
     async def index() -> dict[str, Any]:
         """What this sandbox stands in for."""
-        return {"name": "Prep Support sandbox", "systems": [router.prefix.strip("/") for router in ROUTERS]}
+        return {"name": "Prep Support sandbox", "systems": [name for name, _router, _prefix in SYSTEMS]}
 
     return app

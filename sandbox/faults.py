@@ -1,0 +1,164 @@
+"""Fault injection for every stand-in system: errors, rate limits, slow answers, dropped connections.
+
+Each system registers the path prefix it serves. ``PUT /sandbox/faults/{system}`` sets a
+plan for it, e.g. ``{"status": 500, "every": 3}`` (the third, sixth, ... call answers 500) or
+``{"status": 429, "every": 2, "retry_after_s": 1}`` (every other call is rate limited, with a
+``Retry-After`` header as Slack, Jira and ServiceNow send it). ``delay_ms`` slows matching calls,
+``drop`` closes their connection unanswered, ``times`` caps how many calls are hit.
+``DELETE /sandbox/faults`` clears every plan. ``GET /sandbox/requests/{system}`` lists the calls
+a system received (method, path, query, status), so tests can see what went out and came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandbox.protocol import drop_connection
+
+JOURNAL_SIZE = 2000
+
+
+class FaultPlan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: int | None = Field(default=None, ge=400, le=599)
+    every: int = Field(default=1, ge=1)
+    retry_after_s: float | None = Field(default=None, ge=0)
+    delay_ms: int = Field(default=0, ge=0, le=600_000)
+    drop: bool = False
+    times: int | None = Field(default=None, ge=1)
+
+
+ErrorBody = Callable[[int], Any]
+
+
+def default_error_body(status: int) -> Any:
+    return {"error": f"injected fault: HTTP {status}"}
+
+
+@dataclass
+class SystemFaults:
+    prefix: str
+    error_body: ErrorBody = default_error_body
+    plan: FaultPlan | None = None
+    calls: int = 0
+    injected: int = 0
+    journal: deque = field(default_factory=lambda: deque(maxlen=JOURNAL_SIZE))
+
+    def next_call_is_hit(self) -> bool:
+        self.calls += 1
+        plan = self.plan
+        if plan is None or self.calls % plan.every:
+            return False
+        if plan.times is not None and self.injected >= plan.times:
+            return False
+        self.injected += 1
+        return True
+
+
+class Faults:
+    """The registry of systems and their fault plans, and the ASGI middleware applying them."""
+
+    def __init__(self) -> None:
+        self.systems: dict[str, SystemFaults] = {}
+
+    def register(self, system: str, prefix: str, error_body: ErrorBody = default_error_body) -> None:
+        self.systems[system] = SystemFaults(prefix=prefix, error_body=error_body)
+
+    def system_for(self, path: str) -> SystemFaults | None:
+        for system in self.systems.values():
+            if path.startswith(system.prefix):
+                return system
+        return None
+
+    def clear(self) -> None:
+        for system in self.systems.values():
+            system.plan, system.calls, system.injected = None, 0, 0
+
+    def middleware(self, app: Any) -> Any:
+        async def apply_faults(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            system = self.system_for(scope["path"]) if scope["type"] == "http" else None
+            if system is None:
+                await app(scope, receive, send)
+                return
+            entry = {"method": scope["method"], "path": scope["path"],
+                     "query": scope.get("query_string", b"").decode("latin-1"), "status": None}
+            system.journal.append(entry)
+            plan = system.plan
+            if system.next_call_is_hit():
+                if plan.delay_ms:
+                    await asyncio.sleep(plan.delay_ms / 1000)
+                if plan.drop:
+                    entry["status"] = "dropped"
+                    await drop_connection(scope, receive)
+                    return
+                if plan.status:
+                    entry["status"] = plan.status
+                    await _send_error(send, plan, system.error_body(plan.status))
+                    return
+
+            async def recording_send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    entry["status"] = message["status"]
+                await send(message)
+
+            await app(scope, receive, recording_send)
+
+        return apply_faults
+
+
+async def _send_error(send: Any, plan: FaultPlan, body: Any) -> None:
+    encoded = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
+    if plan.retry_after_s is not None:
+        headers.append((b"retry-after", str(math.ceil(plan.retry_after_s)).encode()))
+    await send({"type": "http.response.start", "status": plan.status, "headers": headers})
+    await send({"type": "http.response.body", "body": encoded})
+
+
+router = APIRouter(prefix="/sandbox", tags=["sandbox"])
+
+
+def _faults(request: Request) -> Faults:
+    return request.app.state.faults
+
+
+def _system(request: Request, system: str) -> SystemFaults:
+    found = _faults(request).systems.get(system)
+    if found is None:
+        raise HTTPException(404, f"unknown system {system!r}; known: {', '.join(_faults(request).systems)}")
+    return found
+
+
+@router.put("/faults/{system}")
+async def set_fault(system: str, plan: FaultPlan, request: Request) -> dict[str, Any]:
+    """Inject faults into a system's calls from now on (its call counter starts again)."""
+    target = _system(request, system)
+    target.plan, target.calls, target.injected = plan, 0, 0
+    return {"system": system, "plan": plan.model_dump()}
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> dict[str, Any]:
+    return {name: {"prefix": s.prefix, "plan": s.plan.model_dump() if s.plan else None, "calls": s.calls,
+                   "injected": s.injected} for name, s in _faults(request).systems.items()}
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> dict[str, Any]:
+    _faults(request).clear()
+    return {"cleared": True}
+
+
+@router.get("/requests/{system}")
+async def list_requests(system: str, request: Request) -> dict[str, Any]:
+    return {"system": system, "requests": list(_system(request, system).journal)}
