@@ -2,8 +2,8 @@
 ### Health sweep
 
 Every five minutes, probe every check in the service catalog
-(`include/config/services.yaml`) and record one result per check in the support
-database (`support_db`).
+(`include/config/services.yaml`), record one result per check in the support
+database (`support_db`), fold the results into health, and act on it.
 
 - **http** and **tcp** checks are live probes, run concurrently in a few mapped
   batches with a timeout each, so one dead endpoint delays nobody. In a run for a
@@ -14,7 +14,16 @@ database (`support_db`).
   its own errors (support database or Connection missing), and is retried.
 - Re-running a run replaces its results (keyed on check and run id).
 
-A bad catalog fails this DAG's import with the file, entry, field and line.
+**Acting on health** (`include/config/routing.yaml`):
+- `evaluate_health`: hourly rollups, latency trends against a 7-day baseline, and the
+  state machine (3 failures to go down, 2 successes to recover, flapping reported once).
+- `reconcile_incidents`: open, comment on and resolve incidents in Jira or ServiceNow,
+  keyed `service/check/kind`; nothing during a maintenance window; dependants of a down
+  service are linked to its incident instead of opening their own.
+- `send_notifications`: Slack (one thread per incident), Teams, e-mail, each message once.
+
+A bad catalog or routing file fails this DAG's import with the file, entry, field and line.
+Any failed task is reported to the support channel with a link to its log.
 """
 
 from __future__ import annotations
@@ -23,15 +32,20 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
+from notifiers.callbacks import notify_support_channel
+from operators.evaluate_health import EvaluateHealthOperator
 from operators.probe_checks import ProbeChecksOperator
+from operators.reconcile_incidents import ReconcileIncidentsOperator
+from operators.send_notifications import SendNotificationsOperator
 from prep_support.catalog import load_catalog
 from prep_support.paths import catalog_path
+from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
 BATCH_SIZE = 250  # a mapped task costs seconds to schedule, a probe milliseconds
 
-# Validated while parsing, from a cache keyed on the file's hash: a broken catalog is this DAG's import error.
-load_catalog(CATALOG_PATH)
+# Validated while parsing (the catalog from a cache keyed on its hash): a broken file is this DAG's import error.
+load_routing(load_catalog(CATALOG_PATH))
 
 
 @dag(
@@ -41,7 +55,12 @@ load_catalog(CATALOG_PATH)
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
-    default_args={"owner": "production-support", "retries": 2, "retry_delay": timedelta(seconds=20)},
+    default_args={
+        "owner": "production-support",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "on_failure_callback": notify_support_channel,
+    },
     tags=["monitoring", "prep-support"],
     doc_md=__doc__,
 )
@@ -57,20 +76,13 @@ def health_sweep():
         keys = sorted(catalog.checks_by_key)
         return [keys[first : first + BATCH_SIZE] for first in range(0, len(keys), BATCH_SIZE)]
 
-    @task
-    def summarize(run_id: str | None = None) -> dict[str, int]:
-        """Count this run's results by status (the sweep's one-line report)."""
-        from hooks.database import DatabaseHook
-        from prep_support.results import status_counts
-
-        counts = status_counts(DatabaseHook(conn_id="support_db").engine, run_id)
-        print(f"Sweep {run_id}: {counts}")
-        return counts
-
     probes = ProbeChecksOperator.partial(task_id="probe_checks", catalog_path=CATALOG_PATH).expand(
         check_keys=register_catalog()
     )
-    probes >> summarize()
+    evaluate = EvaluateHealthOperator(task_id="evaluate_health", catalog_path=CATALOG_PATH)
+    reconcile = ReconcileIncidentsOperator(task_id="reconcile_incidents", catalog_path=CATALOG_PATH)
+    notify = SendNotificationsOperator(task_id="send_notifications")
+    probes >> evaluate >> reconcile >> notify
 
 
 health_sweep()

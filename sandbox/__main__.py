@@ -1,7 +1,7 @@
-"""Run the sandbox: ``python -m sandbox --port 0 --tcp-port 0 --state-dir DIR --ready-file FILE``.
+"""Run the sandbox: ``python -m sandbox --port 0 --tcp-port 0 --smtp-port 0 --state-dir DIR --ready-file FILE``.
 
-Once the HTTP and TCP ports both listen, the ready file receives (atomically) the JSON
-``{"http_port", "tcp_port", "base_url", "estate_db", "pid"}``; it is removed on exit.
+Once the HTTP, TCP and SMTP ports all listen, the ready file receives (atomically) the JSON
+``{"http_port", "tcp_port", "smtp_port", "base_url", "estate_db", "pid"}``; it is removed on exit.
 SIGTERM and SIGINT shut the server down gracefully with exit status 0.
 """
 
@@ -21,6 +21,7 @@ import uvicorn
 
 from sandbox.app import create_app
 from sandbox.protocol import SandboxHttpProtocol
+from sandbox.smtp import SmtpServer
 
 STARTUP_FAILURE = 3
 
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address for the HTTP and TCP ports")
     parser.add_argument("--port", type=int, default=0, help="HTTP port, 0 for a free one")
     parser.add_argument("--tcp-port", type=int, default=0, help="estate TCP port, 0 for a free one")
+    parser.add_argument("--smtp-port", type=int, default=0, help="SMTP port, 0 for a free one")
     parser.add_argument("--state-dir", type=Path, required=True, help="where the sandbox keeps its files")
     parser.add_argument("--ready-file", type=Path, help="JSON file written once the ports listen")
     return parser.parse_args(argv)
@@ -57,8 +59,15 @@ def write_ready_file(path: Path, info: dict[str, object]) -> None:
     os.replace(tmp, path)
 
 
-async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | None) -> int:
-    """Serve until told to stop, announcing readiness once both ports listen."""
+async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | None,
+                smtp: SmtpServer | None = None) -> int:
+    """Serve until told to stop, announcing readiness once every port listens."""
+    if smtp is not None:
+        try:
+            await smtp.start()
+        except OSError as exc:
+            print(f"sandbox: cannot listen for SMTP on {smtp.host}:{smtp.port}: {exc}", file=sys.stderr)
+            return STARTUP_FAILURE
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
@@ -72,6 +81,7 @@ async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | 
                 {
                     "http_port": port,
                     "tcp_port": estate.tcp.port,
+                    "smtp_port": smtp.port if smtp is not None else None,
                     "base_url": f"http://{url_host}:{port}",
                     "estate_db": str(estate.db_path),
                     "pid": os.getpid(),
@@ -79,6 +89,8 @@ async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | 
             )
         await serving
     finally:
+        if smtp is not None:
+            await smtp.stop()
         if ready_file is not None:
             ready_file.unlink(missing_ok=True)
     return 0 if server.started else STARTUP_FAILURE
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
     with sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        return runner.run(serve(server, sock, ready_file))
+        return runner.run(serve(server, sock, ready_file, SmtpServer(app.state.smtp, args.host, args.smtp_port)))
 
 
 if __name__ == "__main__":

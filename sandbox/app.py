@@ -9,10 +9,38 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sandbox import estate, faults
+from sandbox import (
+    estate,
+    faults,
+    jira,
+    nagios,
+    newrelic,
+    prometheus,
+    servicenow,
+    slack,
+    smtp,
+    splunk,
+    teams,
+    telemetry,
+)
 
 # Each stand-in system: its router, and the path prefix fault injection applies to.
-SYSTEMS = (("estate", estate.router, estate.PREFIX),)
+SYSTEMS = (
+    ("estate", estate.router, estate.PREFIX),
+    ("servicenow", servicenow.router, servicenow.PREFIX),
+    ("teams", teams.router, teams.PREFIX),
+    ("slack", slack.router, slack.API_PREFIX),
+    ("jira", jira.router, jira.API_PREFIX),
+    ("prometheus", prometheus.router, prometheus.PREFIX),
+    ("nagios", nagios.router, nagios.PREFIX),
+    ("newrelic", newrelic.router, newrelic.PREFIX),
+    ("splunk", splunk.router, splunk.PREFIX),
+    ("telemetry", telemetry.router, telemetry.PREFIX),
+)
+# Systems whose injected faults answer in that system's own error shape.
+ERROR_BODIES = {"servicenow": servicenow.error_body, "teams": teams.error_body, "slack": slack.error_body,
+                "jira": jira.error_body, "prometheus": prometheus.error_body, "nagios": nagios.error_body,
+                "newrelic": newrelic.error_body, "splunk": splunk.error_body}
 
 
 def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) -> FastAPI:
@@ -35,10 +63,17 @@ def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) 
     app.state.state_dir = state_dir
     app.state.estate = estate_state
     app.state.faults = faults.Faults()
+    app.state.servicenow = servicenow.ServiceNow()
+    app.state.teams = teams.Teams()
+    app.state.smtp = smtp.Mailbox()
+    app.state.slack = slack.SlackWorkspace()
+    app.state.jira = jira.JiraSite()
+    app.state.telemetry = telemetry.Telemetry()  # shared by prometheus, nagios, newrelic and splunk
     for name, router, prefix in SYSTEMS:
         app.include_router(router)
-        app.state.faults.register(name, prefix)
+        app.state.faults.register(name, prefix, ERROR_BODIES.get(name, faults.default_error_body))
     app.include_router(faults.router)
+    app.include_router(smtp.router)
     app.add_middleware(lambda inner: app.state.faults.middleware(inner))
 
     @app.get("/", tags=["sandbox"])

@@ -11,6 +11,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from sandbox.jira import SANDBOX_PASSWORD as JIRA_PASSWORD
+from sandbox.jira import SANDBOX_USER as JIRA_USER
+from sandbox.nagios import PASSWORD as NAGIOS_PASSWORD
+from sandbox.nagios import USERNAME as NAGIOS_USER
+from sandbox.newrelic import ACCOUNT_ID as NEWRELIC_ACCOUNT_ID
+from sandbox.newrelic import API_KEY as NEWRELIC_API_KEY
+from sandbox.servicenow import SANDBOX_PASSWORD as SERVICENOW_PASSWORD
+from sandbox.servicenow import SANDBOX_USER as SERVICENOW_USER
+from sandbox.slack import SANDBOX_TOKEN as SLACK_TOKEN
+from sandbox.splunk import TOKEN as SPLUNK_TOKEN
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -33,10 +44,11 @@ class SandboxProcess:
     ready, :class:`SandboxError` carries that output.
     """
 
-    def __init__(self, state_dir: Path, port: int = 0, tcp_port: int = 0) -> None:
+    def __init__(self, state_dir: Path, port: int = 0, tcp_port: int = 0, smtp_port: int = 0) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.port = port
         self.tcp_port = tcp_port
+        self.smtp_port = smtp_port
         self.ready_file = self.state_dir / READY_FILENAME
         self.log_file = self.state_dir / LOG_FILENAME
         self.base_url = ""
@@ -63,6 +75,7 @@ class SandboxProcess:
             "--host", HOST,
             "--port", str(self.port),
             "--tcp-port", str(self.tcp_port),
+            "--smtp-port", str(self.smtp_port),
             "--state-dir", str(self.state_dir),
             "--ready-file", str(self.ready_file),
         ]  # fmt: skip
@@ -99,6 +112,48 @@ class SandboxProcess:
             ),
             "AIRFLOW_CONN_ESTATE_TCP": json.dumps({"conn_type": "generic", "host": HOST, "port": self.tcp_port}),
             "AIRFLOW_CONN_ESTATE_DB": json.dumps({"conn_type": "sqlite", "host": str(self.estate_db)}),
+            "AIRFLOW_CONN_SERVICENOW_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "login": SERVICENOW_USER, "password": SERVICENOW_PASSWORD, "extra": {"base_path": "/servicenow"}}
+            ),
+            # The whole webhook URL is the secret, so it lives in the (masked) password field.
+            "AIRFLOW_CONN_TEAMS_DEFAULT": json.dumps(
+                {"conn_type": "http", "password": f"{self.base_url}/teams/webhook/prep-support-alerts"}
+            ),
+            # For the SMTP provider's SmtpHook: plain SMTP, no SSL, no STARTTLS, no login.
+            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
+                {"conn_type": "smtp", "host": HOST, "port": self.smtp_port,
+                 "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "prep-support@example.com",
+                           "timeout": 10, "retry_limit": 2}}
+            ),
+            # SlackHook: the bot token is the password; base_url points slack_sdk's WebClient here.
+            "AIRFLOW_CONN_SLACK_API_DEFAULT": json.dumps(
+                {"conn_type": "slack", "password": SLACK_TOKEN,
+                 "extra": {"base_url": f"{self.base_url}/slack/api/", "timeout": 10}}
+            ),
+            # JiraHook: host is the site's base URL (atlassian-python-api appends rest/api/2/...).
+            "AIRFLOW_CONN_JIRA_DEFAULT": json.dumps(
+                {"conn_type": "jira", "host": f"{self.base_url}/jira", "login": JIRA_USER, "password": JIRA_PASSWORD,
+                 "extra": {"verify": False}}
+            ),
+            # Monitoring sources: the sandbox serves each under its own path, given as extra "base_path".
+            "AIRFLOW_CONN_PROMETHEUS_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "extra": {"base_path": "/prometheus"}}
+            ),
+            "AIRFLOW_CONN_NAGIOS_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "login": NAGIOS_USER, "password": NAGIOS_PASSWORD, "extra": {"base_path": "/nagios"}}
+            ),
+            "AIRFLOW_CONN_NEWRELIC_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "password": NEWRELIC_API_KEY,
+                 "extra": {"base_path": "/newrelic", "account_id": NEWRELIC_ACCOUNT_ID}}
+            ),
+            "AIRFLOW_CONN_SPLUNK_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "password": SPLUNK_TOKEN, "extra": {"base_path": "/splunk"}}
+            ),
         }
 
     def __enter__(self) -> SandboxProcess:
@@ -127,6 +182,7 @@ class SandboxProcess:
         info = json.loads(self.ready_file.read_text())
         self.http_port = info["http_port"]
         self.tcp_port = info["tcp_port"]
+        self.smtp_port = info["smtp_port"]
         self.base_url = info["base_url"]
         self.estate_db = Path(info["estate_db"])
 

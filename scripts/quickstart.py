@@ -24,6 +24,7 @@ BIN = Path(sys.executable).parent
 API_PORT = int(os.environ.get("PREP_API_PORT", "8080"))
 SANDBOX_PORT = int(os.environ.get("PREP_SANDBOX_PORT", "8900"))
 SANDBOX_TCP_PORT = int(os.environ.get("PREP_SANDBOX_TCP_PORT", "8901"))
+SANDBOX_SMTP_PORT = int(os.environ.get("PREP_SANDBOX_SMTP_PORT", "8902"))
 
 AIRFLOW_CFG = f"""\
 # Written by `make run` for the quick start; delete it to get a fresh one.
@@ -93,7 +94,8 @@ def main() -> int:
     print(f"AIRFLOW_HOME={HOME}: migrating the metadata database ...", flush=True)
     airflow("db", "migrate")
 
-    with SandboxProcess(HOME / "sandbox", port=SANDBOX_PORT, tcp_port=SANDBOX_TCP_PORT) as sandbox:
+    with SandboxProcess(HOME / "sandbox", port=SANDBOX_PORT, tcp_port=SANDBOX_TCP_PORT,
+                        smtp_port=SANDBOX_SMTP_PORT) as sandbox:
         print(f"Sandbox (stand-ins for the external systems) at {sandbox.base_url}", flush=True)
         conn_file = HOME / "connections.json"
         conn_file.write_text(json.dumps(connections(sandbox), indent=2))

@@ -31,7 +31,7 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PREP_SUPPORT_CACHE_DIR": str(AIRFLOW_HOME / "cache"),
         "AIRFLOW_CONN_SUPPORT_DB": json.dumps({"conn_type": "sqlite", "host": str(SUPPORT_DB_PATH)}),
     }

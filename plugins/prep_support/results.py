@@ -7,10 +7,11 @@ replaces its own rows instead of adding more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Row, func, select, update
+from sqlalchemy import Connection, Engine, Insert, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from prep_support.catalog import Catalog, check_key
@@ -18,8 +19,9 @@ from prep_support.probes import ProbeResult
 from prep_support.schema import CheckResultRow, CheckRow, ServiceRow
 
 
-def upsert(engine: Engine, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE on PostgreSQL and SQLite."""
+def upsert(engine: Engine | Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE on PostgreSQL and SQLite (in the caller's transaction
+    when given a Connection)."""
     if not rows:
         return
     dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(engine.dialect.name)
@@ -30,11 +32,15 @@ def upsert(engine: Engine, table: Any, rows: Sequence[dict[str, Any]], keys: Seq
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in columns}
     )
-    with engine.begin() as connection:
+    with _transaction(engine) as connection:
         # PostgreSQL allows 65,535 parameters per statement; stay well below.
         step = max(1, 20_000 // len(rows[0]))
         for first in range(0, len(rows), step):
             connection.execute(statement, list(rows[first : first + step]))
+
+
+def _transaction(engine: Engine | Connection) -> AbstractContextManager[Connection]:
+    return nullcontext(engine) if isinstance(engine, Connection) else engine.begin()
 
 
 def sync_catalog(engine: Engine, catalog: Catalog, now: datetime | None = None) -> dict[str, int]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -102,3 +103,124 @@ class CheckResultRow(Base):
     status: Mapped[str] = mapped_column(String(20))  # ok | warn | fail | not_evaluable
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class CheckStateRow(Base):
+    """A check's health between sweeps (see prep_support.health.CheckState)."""
+
+    __tablename__ = "check_states"
+
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="ok")  # ok | degraded | down
+    cause: Mapped[str] = mapped_column(String(20), default="")  # availability | performance
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    problems: Mapped[int] = mapped_column(default=0)
+    successes: Mapped[int] = mapped_column(default=0)
+    flapping: Mapped[bool] = mapped_column(Boolean, default=False)
+    changes: Mapped[list] = mapped_column(JSON, default=list)  # ISO times of recent changes
+    regression_streak: Mapped[int] = mapped_column(default=0)
+    last_run_id: Mapped[str | None] = mapped_column(String(250), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    # Performance baseline: p95 latency over the last 7 days of hourly rollups, refreshed hourly.
+    baseline_p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    baseline_hours: Mapped[int] = mapped_column(default=0)
+    baseline_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ServiceStateRow(Base):
+    __tablename__ = "service_states"
+
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="ok")
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CheckHourlyRow(Base):
+    """Hourly rollup of a check's results, kept as results arrive: trends and charts read these."""
+
+    __tablename__ = "check_hourly"
+
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    results: Mapped[int] = mapped_column(default=0)  # evaluated results (not_evaluable excluded)
+    failures: Mapped[int] = mapped_column(default=0)
+    latency_count: Mapped[int] = mapped_column(default=0)
+    latency_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_p50_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_p95_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_max_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_check_hourly_hour", "hour"),)
+
+
+class IncidentRow(Base):
+    """An incident we track, keyed by ``service/check/kind``; at most one open per key."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("uq_incidents_open_key", "dedup_key", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_incidents_service_status", "service_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    dedup_key: Mapped[str] = mapped_column(String(300))
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"))
+    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # availability | performance | flapping
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
+    state: Mapped[str] = mapped_column(String(20))  # the check's state when last updated
+    priority: Mapped[str] = mapped_column(String(20))
+    tracker: Mapped[str | None] = mapped_column(String(20), nullable=True)  # jira | servicenow; None if linked
+    ticket_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ticket_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    upstream_incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    updates: Mapped[int] = mapped_column(default=0)
+    opened_run_id: Mapped[str] = mapped_column(String(250))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class NotificationRow(Base):
+    """The outbox and ledger of messages: written with the change that causes them, sent once."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # e.g. incident:12:opened:slack
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True, index=True)
+    event: Mapped[str] = mapped_column(String(30))  # opened | updated | resolved | flapping | report
+    channel: Mapped[str] = mapped_column(String(20))  # slack | teams | email
+    conn_id: Mapped[str] = mapped_column(String(250))  # the Connection that sends it
+    target: Mapped[str] = mapped_column(String(300))  # Slack channel, Teams card title, e-mail addresses
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | sent
+    message_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    thread_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class MaintenanceWindowRow(Base):
+    """Planned work: checks of the covered services are recorded but open no incident and send nothing."""
+
+    __tablename__ = "maintenance_windows"
+    __table_args__ = (Index("ix_maintenance_windows_span", "starts_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotent creation (e.g. an outage id)
+    service_ids: Mapped[list] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

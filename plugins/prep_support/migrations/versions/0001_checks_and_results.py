@@ -62,9 +62,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("check_id", "run_id", name=op.f("uq_check_results_check_id_run_id")),
     )
     with op.batch_alter_table("check_results", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_check_results_check_interval_end", ["check_id", "data_interval_end"], unique=False
-        )
+        batch_op.create_index("ix_check_results_check_interval_end", ["check_id", "data_interval_end"], unique=False)
         batch_op.create_index("ix_check_results_interval_end", ["data_interval_end"], unique=False)
 
 

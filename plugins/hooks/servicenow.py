@@ -1,0 +1,186 @@
+"""ServiceNow incidents through the Table API and the Attachment API.
+
+REST API reference: Table API
+https://docs.servicenow.com/bundle/vancouver-api-reference/page/integrate/inbound-rest/concept/c_TableAPI.html
+and Attachment API
+https://docs.servicenow.com/bundle/vancouver-api-reference/page/integrate/inbound-rest/concept/c_AttachmentAPI.html
+
+The Connection (``http``): host = the instance (``acme.service-now.com``), schema = URL
+scheme (https by default), port optional, login/password = a user with the ``itil`` role
+(Basic auth); extra ``base_path`` when the API is not at the root (the sandbox serves it under
+``/servicenow``) and ``timeout`` (seconds to wait for an answer, default 30).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+
+from hooks.http_client import DEFAULT_TIMEOUT, send
+
+TABLE = "incident"
+STATE_RESOLVED = "6"
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ServiceNowConnParams:
+    base_url: str
+    login: str
+    password: str
+    timeout: tuple[float, float]
+
+
+class ServiceNowHook(BaseHook):
+    """Find, open, update, resolve and attach files to incidents in a ServiceNow instance.
+
+    Creating is not idempotent and a POST that fails is not retried (it may have taken effect):
+    callers look the incident up by its correlation id (:meth:`find_open_incident`) first.
+    """
+
+    conn_name_attr = "servicenow_conn_id"
+    default_conn_name = "servicenow_default"
+    conn_type = "http"
+    hook_name = "ServiceNow"
+
+    def __init__(self, *, servicenow_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.servicenow_conn_id = servicenow_conn_id
+
+    @cached_property
+    def conn_params(self) -> ServiceNowConnParams:
+        """The instance's URL and credentials, read from the Connection on first use."""
+        conn = self.get_connection(self.servicenow_conn_id)
+        missing = [name for name in ("host", "login", "password") if not getattr(conn, name)]
+        if missing:
+            raise ValueError(f"Connection {self.servicenow_conn_id!r} needs {', '.join(missing)} for ServiceNow")
+        extra = conn.extra_dejson
+        host = conn.host.rstrip("/")
+        if "://" not in host:
+            port = f":{conn.port}" if conn.port else ""
+            host = f"{conn.schema or 'https'}://{host}{port}"
+        base_path = str(extra.get("base_path") or "").strip("/")
+        read_timeout = float(extra.get("timeout", DEFAULT_TIMEOUT[1]))
+        return ServiceNowConnParams(f"{host}/{base_path}" if base_path else host, conn.login, conn.password,
+                                    (DEFAULT_TIMEOUT[0], read_timeout))
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = (self.conn_params.login, self.conn_params.password)
+        session.headers.update({"Accept": "application/json"})
+        return session
+
+    def _url(self, path: str) -> str:
+        return f"{self.conn_params.base_url}/api/now/{path}"
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        return send(self.session, method, url, timeout=self.conn_params.timeout, **kwargs)
+
+    def _table_url(self, sys_id: str | None = None) -> str:
+        return self._url(f"table/{TABLE}" + (f"/{sys_id}" if sys_id else ""))
+
+    def iter_incidents(self, query: str, *, fields: list[str] | None = None,
+                       page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Incidents matching an encoded query, following the ``Link: rel="next"`` pages to the end."""
+        params: dict[str, Any] | None = {
+            "sysparm_query": query,
+            "sysparm_limit": page_size,
+            "sysparm_exclude_reference_link": "true",
+        }
+        if fields:
+            params["sysparm_fields"] = ",".join(fields)
+        url: str | None = self._table_url()
+        while url is not None:
+            response = self._call("GET", url, params=params)
+            yield from response.json()["result"]
+            url, params = response.links.get("next", {}).get("url"), None
+            if url is not None and not url.startswith(self.conn_params.base_url + "/"):
+                # The next page must come from the same instance: the session would send it our password.
+                raise ValueError(f"ServiceNow sent a next page outside {self.conn_params.base_url}: {url}")
+
+    def list_incidents(self, query: str, *, fields: list[str] | None = None,
+                       page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+        """Every incident matching an encoded query (all pages)."""
+        return list(self.iter_incidents(query, fields=fields, page_size=page_size))
+
+    def find_open_incident(self, correlation_id: str) -> dict[str, Any] | None:
+        """The newest active incident carrying ``correlation_id`` (our dedup key), or None."""
+        if not correlation_id or "^" in correlation_id:
+            # ``^`` separates the terms of an encoded query; a key containing it would change the query.
+            raise ValueError(f"correlation_id must be non-empty and free of '^', got {correlation_id!r}")
+        response = self._call("GET", self._table_url(), params={
+            "sysparm_query": f"correlation_id={correlation_id}^active=true^ORDERBYDESCsys_created_on",
+            "sysparm_limit": 1,
+            "sysparm_exclude_reference_link": "true",
+        })
+        found = response.json()["result"]
+        return found[0] if found else None
+
+    def create_incident(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Open an incident with these fields (``short_description``, ``correlation_id``, ...); the new record."""
+        return self._call("POST", self._table_url(), json=fields).json()["result"]
+
+    def get_incident(self, sys_id: str) -> dict[str, Any]:
+        """One incident by sys_id; HttpError (404) when there is none."""
+        response = self._call("GET", self._table_url(sys_id), params={"sysparm_exclude_reference_link": "true"})
+        return response.json()["result"]
+
+    def update_incident(self, sys_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change only the fields given (PATCH); the updated record."""
+        return self._call("PATCH", self._table_url(sys_id), json=fields).json()["result"]
+
+    def add_work_note(self, sys_id: str, text: str) -> dict[str, Any]:
+        """Append a work note to the incident's journal (ServiceNow appends; it never overwrites)."""
+        return self.update_incident(sys_id, {"work_notes": text})
+
+    def journal(self, sys_id: str, element: str = "work_notes") -> list[str]:
+        """The incident's journal entries (work notes by default), oldest first.
+
+        Journal fields read back empty on the incident record; ServiceNow keeps the entries in
+        the ``sys_journal_field`` table.
+        """
+        response = self._call("GET", self._url("table/sys_journal_field"), params={
+            "sysparm_query": f"element_id={sys_id}^element={element}", "sysparm_fields": "value,sys_created_on",
+        })
+        return [entry["value"] for entry in response.json()["result"]]
+
+    def resolve_incident(self, sys_id: str, close_notes: str,
+                         close_code: str = "Solved (Permanently)") -> dict[str, Any]:
+        """Set the incident Resolved (state 6) with its resolution code and notes, both mandatory."""
+        return self.update_incident(sys_id, {"state": STATE_RESOLVED, "close_code": close_code,
+                                             "close_notes": close_notes})
+
+    def attach_file(self, sys_id: str, file_name: str, content: bytes, content_type: str) -> dict[str, Any]:
+        """Upload ``content`` as an attachment of the incident; the attachment's metadata."""
+        response = self._call(
+            "POST", self._url("attachment/file"),
+            params={"table_name": TABLE, "table_sys_id": sys_id, "file_name": file_name},
+            data=content, headers={"Content-Type": content_type},
+        )
+        return response.json()["result"]
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            self._call("GET", self._table_url(), params={"sysparm_limit": 1, "sysparm_fields": "sys_id"})
+        except Exception as error:  # the UI shows the reason instead of a stack trace
+            return False, str(error)
+        return True, f"Read incidents at {self.conn_params.base_url} as {self.conn_params.login}"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": [],
+            "relabeling": {"host": "Instance host", "schema": "Scheme", "login": "User", "password": "Password"},
+            "placeholders": {
+                "host": "acme.service-now.com",
+                "schema": "https",
+                "login": "a user with the itil role",
+                "extra": '{"base_path": "", "timeout": 30}',
+            },
+        }

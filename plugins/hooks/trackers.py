@@ -1,0 +1,208 @@
+"""Jira and ServiceNow behind one small interface (``prep_support.reconcile.Tracker``).
+
+Every method is safe to repeat, which is what makes reconciliation idempotent:
+
+- the incident's dedup key is on the ticket (a Jira label, the ServiceNow ``correlation_id``)
+  and ``find_open`` looks it up before anything is created;
+- comments carry a marker and are posted only if no comment has it yet;
+- resolving a resolved ticket does nothing.
+
+Transient failures (HTTP 5xx, 429, a dropped connection) are retried here with a short
+backoff that honours Retry-After. A create that failed is not simply repeated: the caller
+searches by key first (see ``prep_support.reconcile._ensure_ticket``), so this class retries
+the *search-then-create* step as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+import requests
+
+from hooks.http_client import HttpError, retry_after_seconds
+from prep_support.reconcile import Ticket
+from prep_support.routing import ResolvedRoute
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ATTEMPTS = 6
+
+
+def is_transient(error: BaseException) -> tuple[bool, float | None]:
+    """Whether an error from a tracker client is worth another try, and the server's Retry-After."""
+    if isinstance(error, HttpError):
+        return error.status is None or error.status == 429 or error.status >= 500, None
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        status = error.response.status_code
+        return status == 429 or status >= 500, retry_after_seconds(error.response.headers.get("Retry-After"), 0) or None
+    return isinstance(error, requests.ConnectionError | requests.Timeout), None
+
+
+def with_retries(describe: str, call: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except Exception as error:
+            transient, retry_after = is_transient(error)
+            if not transient or attempt == ATTEMPTS:
+                raise
+            delay = retry_after if retry_after is not None else min(5.0, 0.2 * 2 ** (attempt - 1))
+            log.warning("%s failed (%s), try %d of %d in %.1f s", describe, error, attempt, ATTEMPTS, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def jira_label(dedup_key: str) -> str:
+    """Jira labels may not contain spaces; our keys never do, and the prefix makes them ours."""
+    return "prep-support:" + re.sub(r"\s", "_", dedup_key)
+
+
+class JiraTracker:
+    """Incidents as Jira issues, through the atlassian-jira provider's JiraHook."""
+
+    def __init__(self, conn_id: str = "jira_default") -> None:
+        self.conn_id = conn_id
+
+    @cached_property
+    def client(self) -> Any:
+        from airflow.providers.atlassian.jira.hooks.jira import JiraHook
+
+        return JiraHook(jira_conn_id=self.conn_id).get_conn()
+
+    def _ticket(self, issue: dict[str, Any]) -> Ticket:
+        return Ticket(key=issue["key"], id=str(issue["id"]), url=f"{self.client.url.rstrip('/')}/browse/{issue['key']}")
+
+    def find_open(self, dedup_key: str) -> Ticket | None:
+        jql = f'labels = "{jira_label(dedup_key)}" AND statusCategory != Done ORDER BY created DESC'
+        found = with_retries(f"Jira search {jql}", lambda: self.client.jql(jql, fields="summary,status", limit=1))
+        issues = found.get("issues", []) if isinstance(found, dict) else []
+        return self._ticket(issues[0]) if issues else None
+
+    def create(self, *, dedup_key: str, summary: str, description: str, route: ResolvedRoute) -> Ticket:
+        def search_then_create() -> Ticket:
+            # A create answered with an error may still have happened: look before creating again.
+            existing = self.find_open(dedup_key)
+            if existing is not None:
+                return existing
+            issue = self.client.issue_create(fields={
+                "project": {"key": route.project},
+                "issuetype": {"name": route.tracker.issue_type},
+                "summary": summary[:250],
+                "description": description,
+                "labels": [jira_label(dedup_key), "prep-support"],
+                "priority": {"name": route.priority},
+            })
+            return self._ticket(issue)
+
+        return with_retries(f"Jira create {dedup_key}", search_then_create)
+
+    def comment(self, ticket: Ticket, marker: str, text: str) -> None:
+        def comment_once() -> None:
+            comments = self.client.issue_get_comments(ticket.key).get("comments", [])
+            if any(marker in (c.get("body") or "") for c in comments):
+                return
+            self.client.issue_add_comment(ticket.key, f"{marker}\n{text}")
+
+        with_retries(f"Jira comment on {ticket.key}", comment_once)
+
+    def resolve(self, ticket: Ticket, marker: str, text: str) -> None:
+        self.comment(ticket, marker, text)
+
+        def transition_once() -> None:
+            # No transition into Done is offered once the issue is Done: that makes this safe to repeat.
+            into_done = [t for t in self.client.get_issue_transitions(ticket.key) if t["to"] == "Done"]
+            if into_done:
+                self.client.set_issue_status_by_transition_id(ticket.key, into_done[0]["id"])
+
+        with_retries(f"Jira resolve {ticket.key}", transition_once)
+
+    def attach(self, ticket: Ticket, file_name: str, content: bytes) -> None:
+        import io
+
+        def attach_once() -> None:
+            issue = self.client.get_issue(ticket.key, fields="attachment")
+            if any(a.get("filename") == file_name for a in issue["fields"].get("attachment") or []):
+                return
+            handle = io.BytesIO(content)
+            handle.name = file_name
+            self.client.add_attachment_object(ticket.key, handle)
+
+        with_retries(f"Jira attach {file_name} to {ticket.key}", attach_once)
+
+
+class ServiceNowTracker:
+    """Incidents in ServiceNow through our ServiceNowHook (Table API)."""
+
+    URGENCY = {"Highest": "1", "High": "1", "Medium": "2", "Low": "3"}
+    IMPACT = {"Highest": "1", "High": "2", "Medium": "2", "Low": "3"}
+
+    def __init__(self, conn_id: str = "servicenow_default") -> None:
+        self.conn_id = conn_id
+
+    @cached_property
+    def hook(self) -> Any:
+        from hooks.servicenow import ServiceNowHook
+
+        return ServiceNowHook(servicenow_conn_id=self.conn_id)
+
+    def _ticket(self, record: dict[str, Any]) -> Ticket:
+        base = self.hook.conn_params.base_url
+        return Ticket(key=record["number"], id=record["sys_id"],
+                      url=f"{base}/nav_to.do?uri=incident.do?sys_id={record['sys_id']}")
+
+    def find_open(self, dedup_key: str) -> Ticket | None:
+        record = with_retries(f"ServiceNow search {dedup_key}", lambda: self.hook.find_open_incident(dedup_key))
+        return self._ticket(record) if record else None
+
+    def create(self, *, dedup_key: str, summary: str, description: str, route: ResolvedRoute) -> Ticket:
+        def search_then_create() -> Ticket:
+            existing = self.find_open(dedup_key)
+            if existing is not None:
+                return existing
+            fields = {"short_description": summary[:160], "description": description, "correlation_id": dedup_key,
+                      "correlation_display": "Prep Support", "urgency": self.URGENCY[route.priority],
+                      "impact": self.IMPACT[route.priority], "category": "software"}
+            if route.tracker.assignment_group:
+                fields["assignment_group"] = route.tracker.assignment_group
+            return self._ticket(self.hook.create_incident(fields))
+
+        return with_retries(f"ServiceNow create {dedup_key}", search_then_create)
+
+    def comment(self, ticket: Ticket, marker: str, text: str) -> None:
+        def comment_once() -> None:
+            if marker in self._journal(ticket):
+                return
+            self.hook.add_work_note(ticket.id, f"{marker}\n{text}")
+
+        with_retries(f"ServiceNow work note on {ticket.key}", comment_once)
+
+    def resolve(self, ticket: Ticket, marker: str, text: str) -> None:
+        def resolve_once() -> None:
+            record = self.hook.get_incident(ticket.id)
+            if str(record.get("active")).lower() == "false":
+                return
+            self.hook.resolve_incident(ticket.id, close_notes=f"{marker}\n{text}")
+
+        with_retries(f"ServiceNow resolve {ticket.key}", resolve_once)
+
+    def _journal(self, ticket: Ticket) -> str:
+        return "\n".join(self.hook.journal(ticket.id))
+
+
+class Trackers:
+    """Callable giving the tracker of a route: one client per Connection for as long as this lives."""
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[str, str], JiraTracker | ServiceNowTracker] = {}
+
+    def __call__(self, route: ResolvedRoute) -> JiraTracker | ServiceNowTracker:
+        key = (route.tracker.system, route.tracker.connection)
+        if key not in self._made:
+            kind = JiraTracker if route.tracker.system == "jira" else ServiceNowTracker
+            self._made[key] = kind(route.tracker.connection)
+        return self._made[key]

@@ -1,0 +1,82 @@
+"""Sending the outbox: each pending message once, in order, and recording what was sent.
+
+Rows are sent in the order they were queued. An update or resolution goes into the thread
+of its incident's first message on that channel; while that first message is unsent, the
+later ones wait. A message that fails stays pending with its error and is tried again by the
+next attempt; the sender then raises so the task is retried (after sending all it could).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, select, update
+
+from prep_support.schema import NotificationRow
+
+notifications = NotificationRow.__table__
+ROOT_EVENTS = ("opened", "flapping")
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    thread_id: str | None = None
+
+
+class Sender(Protocol):
+    """Delivers one outbox row; ``root`` is the incident's first message on the channel, if any."""
+
+    def send(self, message: Any, root: Any | None) -> Sent: ...
+
+
+class SendFailures(RuntimeError):
+    """Some messages could not be sent; they stay pending for the retry."""
+
+
+def pending(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(notifications).where(notifications.c.status == "pending").order_by(notifications.c.id)
+        ).all()
+
+
+def send_pending(engine: Engine, senders: Mapping[str, Sender], now: datetime) -> dict[str, int]:
+    sent = waiting = 0
+    failures: list[str] = []
+    for message in pending(engine):
+        root = None
+        if message.event not in ROOT_EVENTS and message.incident_id is not None:
+            root = _root_of(engine, message)
+            if root is not None and root.status != "sent":
+                waiting += 1
+                continue
+        try:
+            result = senders[message.channel].send(message, root)
+        except Exception as error:  # noqa: BLE001 - recorded on the row and raised once all were tried
+            failures.append(f"{message.key}: {type(error).__name__}: {error}")
+            with engine.begin() as connection:
+                connection.execute(update(notifications).where(notifications.c.id == message.id).values(
+                    attempts=notifications.c.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]))
+            continue
+        with engine.begin() as connection:
+            connection.execute(update(notifications).where(notifications.c.id == message.id).values(
+                status="sent", message_id=result.message_id, thread_id=result.thread_id,
+                attempts=notifications.c.attempts + 1, sent_at=now))
+        sent += 1
+    if failures:
+        raise SendFailures(f"{len(failures)} message(s) not sent, left pending: " + "; ".join(failures[:5]))
+    return {"sent": sent, "waiting": waiting}
+
+
+def _root_of(engine: Engine, message: Any) -> Any | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            select(notifications).where(notifications.c.incident_id == message.incident_id,
+                                        notifications.c.channel == message.channel,
+                                        notifications.c.event.in_(ROOT_EVENTS))
+            .order_by(notifications.c.id).limit(1)
+        ).first()

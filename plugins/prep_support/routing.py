@@ -1,0 +1,122 @@
+"""Where a service's incidents and messages go: ``include/config/routing.yaml``.
+
+``defaults`` apply to every service; ``services.<id>`` overrides them field by field. The
+tracker is Jira (project = the service's tracker_project unless given) or ServiceNow; the
+channels are any of Slack (the service's team channel unless given), Teams (a webhook
+Connection) and email (addresses). Validated when a DAG parses, like the catalog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prep_support import paths
+from prep_support.catalog import Catalog, Service
+from prep_support.health import Thresholds
+
+PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+
+
+class RoutingError(ValueError):
+    """routing.yaml cannot be used; the message names the file, the entry and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tracker(_Strict):
+    system: Literal["jira", "servicenow"] = "jira"
+    conn_id: str | None = None  # default: jira_default / servicenow_default
+    project: str | None = None  # Jira project; default: the service's tracker_project
+    issue_type: str = "Incident"
+    assignment_group: str | None = None  # ServiceNow
+
+    @property
+    def connection(self) -> str:
+        return self.conn_id or f"{self.system}_default"
+
+
+class SlackRoute(_Strict):
+    conn_id: str = "slack_api_default"
+    channel: str | None = None  # default: the service's team_channel
+
+
+class TeamsRoute(_Strict):
+    conn_id: str = "teams_default"
+
+
+class EmailRoute(_Strict):
+    conn_id: str = "smtp_default"
+    to: list[str] = Field(min_length=1)
+
+
+class Channels(_Strict):
+    slack: SlackRoute | None = None
+    teams: TeamsRoute | None = None
+    email: EmailRoute | None = None
+
+
+class Route(_Strict):
+    tracker: Tracker = Tracker()
+    channels: Channels = Channels(slack=SlackRoute())
+
+
+class ServiceRoute(_Strict):
+    tracker: Tracker | None = None
+    channels: Channels | None = None
+
+
+class Routing(_Strict):
+    support_channel: str = "#prep-support"  # task failures and reports of the platform itself
+    support_slack_conn_id: str = "slack_api_default"
+    thresholds: Thresholds = Thresholds()
+    defaults: Route = Route()
+    services: dict[str, ServiceRoute] = {}
+
+    def route(self, service: Service) -> ResolvedRoute:
+        override = self.services.get(service.id) or ServiceRoute()
+        tracker = override.tracker or self.defaults.tracker
+        channels = override.channels or self.defaults.channels
+        return ResolvedRoute(
+            tracker=tracker,
+            project=tracker.project or service.tracker_project,
+            priority=PRIORITIES[service.criticality],
+            slack_channel=(channels.slack.channel or service.team_channel) if channels.slack else None,
+            channels=channels,
+        )
+
+
+class ResolvedRoute(_Strict):
+    tracker: Tracker
+    project: str
+    priority: str
+    slack_channel: str | None
+    channels: Channels
+
+
+def load_routing(catalog: Catalog, path: Path | None = None) -> Routing:
+    path = Path(path or paths.CONFIG_DIR / "routing.yaml")
+    try:
+        data: Any = yaml.safe_load(path.read_text()) or {}
+    except OSError as error:
+        raise RoutingError(f"{path}: cannot read: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise RoutingError(f"{path}{where}: YAML syntax error: {getattr(error, 'problem', error)}") from error
+    try:
+        routing = Routing.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = " > ".join(str(step) for step in first["loc"])
+        raise RoutingError(f"{path}: {location}: {first['msg']}") from error
+    known = {service.id for service in catalog.services}
+    unknown = sorted(set(routing.services) - known)
+    if unknown:
+        raise RoutingError(f"{path}: services > {unknown[0]}: not a service in the catalog")
+    return routing

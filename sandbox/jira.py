@@ -1,0 +1,443 @@
+"""Jira REST API v2 stand-in, shaped for atlassian-python-api's ``Jira`` client (what ``JiraHook`` builds).
+
+Under ``/jira`` (the Connection's host is ``http://HOST:PORT/jira``), with HTTP Basic auth on
+every call but ``serverInfo``; ``/rest/api/latest/...`` answers like ``/rest/api/2/...``:
+
+- ``GET serverInfo``, ``GET myself``, ``GET project``, ``GET project/{key}``
+- ``POST issue`` (201 ``{"id", "key", "self"}``; 400 with ``errors`` per field), ``GET``/``PUT issue/{key}``
+- ``GET``/``POST issue/{key}/comment``, ``GET``/``POST issue/{key}/transitions`` (204)
+- ``POST issue/{key}/attachments`` (multipart ``file``, needs ``X-Atlassian-Token: no-check``)
+- ``GET``/``POST search`` (``startAt``/``maxResults``/``total``; what ``Jira.jql()`` calls for a
+  Server/Data Center client) and ``GET``/``POST search/jql`` (``nextPageToken``; Jira Cloud's
+  replacement), with the JQL subset of :mod:`sandbox.jira_jql`
+- ``GET /jira/secure/attachment/{id}/{filename}``: an attachment's bytes (its ``content`` link)
+
+References: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-attachments/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-myself/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-server-info/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/ and, for the
+error shape and status codes, https://developer.atlassian.com/cloud/jira/platform/rest/v2/intro/.
+
+``GET /jira/_sandbox/issues`` shows every issue with its fields, comments, attachments and
+transition history; ``DELETE`` clears them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
+
+from sandbox import jira_jql
+from sandbox.jira_site import (
+    CATEGORIES,
+    ISSUE_TYPES,
+    NO_ISSUE,
+    PRIORITIES,
+    PROJECTS,
+    RESOLUTIONS,
+    STATUSES,
+    USER,
+    Issue,
+    JiraError,
+    JiraSite,
+    timestamp,
+)  # fmt: skip
+
+PREFIX = "/jira"
+API_PREFIX = "/jira/rest/"
+SANDBOX_USER, SANDBOX_PASSWORD = "prep-support", "sandbox-jira-token"  # the sandbox Connection's login
+CREDENTIALS = {SANDBOX_USER: SANDBOX_PASSWORD}
+DEFAULT_MAX_RESULTS, MAX_RESULTS = 50, 100  # Jira Cloud caps a page at 100 issues
+EXPANDABLE = "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations"
+
+
+class JiraResponse(JSONResponse):
+    """JSON with the content type Jira sends (atlassian-python-api checks it on 401)."""
+
+    media_type = "application/json;charset=UTF-8"
+
+
+def error_body(status: int) -> dict[str, Any]:
+    """The body of an injected HTTP error, in Jira's shape."""
+    messages = {429: "Rate limit exceeded.", 503: "Service Unavailable"}
+    return {"errorMessages": [messages.get(status, "Internal server error")], "errors": {}}
+
+
+class JiraRoute(APIRoute):
+    """Answer :class:`JiraError` and bad parameters in Jira's error shape instead of FastAPI's."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def answer_errors_like_jira(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except JiraError as error:
+                headers = {"WWW-Authenticate": 'Basic realm="protected-area"'} if error.status == 401 else None
+                return JiraResponse(error.body(), status_code=error.status, headers=headers)
+            except RequestValidationError as error:
+                fields = {".".join(map(str, e["loc"][1:])): e["msg"] for e in error.errors()}
+                return JiraResponse({"errorMessages": [], "errors": fields}, status_code=400)
+
+        return answer_errors_like_jira
+
+
+def get_site(request: Request) -> JiraSite:
+    """The Jira site of the app serving this request."""
+    return request.app.state.jira
+
+
+def authenticate(request: Request) -> None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        login, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        login, password = "", ""
+    expected = CREDENTIALS.get(login)
+    if scheme.lower() != "basic" or expected is None or not secrets.compare_digest(password, expected):
+        raise JiraError(401, ["You are not authenticated. Authentication required to perform this operation."])
+
+
+async def json_body(request: Request) -> Any:
+    try:
+        return await request.json()
+    except ValueError:
+        raise JiraError(400, ["Unexpected character in the request body: it is not valid JSON."]) from None
+
+
+class Links:
+    """``self`` links and the shared objects of one answer, relative to the site's base URL."""
+
+    def __init__(self, request: Request) -> None:
+        self.base = f"{str(request.base_url).rstrip('/')}{PREFIX}"
+        self.api = f"{self.base}/rest/api/2"
+
+    def user(self) -> dict[str, Any]:
+        return {"self": f"{self.api}/user?username={USER['name']}", **USER, "active": True, "timeZone": "UTC",
+                "locale": "en_US"}
+
+    def project(self, key: str) -> dict[str, Any]:
+        ident, name = PROJECTS[key]
+        return {"self": f"{self.api}/project/{ident}", "id": ident, "key": key, "name": name,
+                "projectTypeKey": "software", "simplified": False}
+
+    def status(self, name: str) -> dict[str, Any]:
+        ident, category = STATUSES[name]
+        category_id, category_name, colour = CATEGORIES[category]
+        return {"self": f"{self.api}/status/{ident}", "description": "", "name": name, "id": ident,
+                "statusCategory": {"self": f"{self.api}/statuscategory/{category_id}", "id": category_id,
+                                   "key": category, "colorName": colour, "name": category_name}}
+
+    def issuetype(self, name: str) -> dict[str, Any]:
+        ident, subtask = ISSUE_TYPES[name]
+        return {"self": f"{self.api}/issuetype/{ident}", "id": ident, "description": "", "name": name,
+                "subtask": subtask, "hierarchyLevel": -1 if subtask else 0}
+
+    def named(self, kind: str, table: dict[str, str], name: str | None) -> dict[str, Any] | None:
+        return None if name is None else {"self": f"{self.api}/{kind}/{table[name]}", "id": table[name],
+                                          "name": name}
+
+    def comment(self, issue: Issue, comment: dict[str, Any]) -> dict[str, Any]:
+        return {"self": f"{self.api}/issue/{issue.id}/comment/{comment['id']}", "id": comment["id"],
+                "author": self.user(), "body": comment["body"], "updateAuthor": self.user(),
+                "created": comment["created"], "updated": comment["updated"]}
+
+    def comments(self, issue: Issue) -> dict[str, Any]:
+        total = len(issue.comments)
+        return {"comments": [self.comment(issue, c) for c in issue.comments], "maxResults": total, "total": total,
+                "startAt": 0}
+
+    def attachment(self, attachment: dict[str, Any]) -> dict[str, Any]:
+        ident = attachment["id"]
+        return {"self": f"{self.api}/attachment/{ident}", **attachment, "author": self.user(),
+                "content": f"{self.base}/secure/attachment/{ident}/{quote(attachment['filename'])}"}
+
+    def brief(self, issue: Issue) -> dict[str, Any]:
+        """An issue as a parent or sub-task reference."""
+        return {"id": issue.id, "key": issue.key, "self": f"{self.api}/issue/{issue.id}",
+                "fields": {"summary": issue.fields["summary"], "status": self.status(issue.status),
+                           "priority": self.named("priority", PRIORITIES, issue.fields["priority"]),
+                           "issuetype": self.issuetype(issue.issuetype)}}
+
+    def issue(self, site: JiraSite, issue: Issue, fields: Any = None, expand: str | None = None) -> dict[str, Any]:
+        everything = {
+            **issue.fields,
+            "project": self.project(issue.project),
+            "issuetype": self.issuetype(issue.issuetype),
+            "status": self.status(issue.status),
+            "priority": self.named("priority", PRIORITIES, issue.fields["priority"]),
+            "resolution": self.named("resolution", RESOLUTIONS, issue.resolution),
+            "resolutiondate": timestamp(issue.resolved) if issue.resolved else None,
+            "created": timestamp(issue.created),
+            "updated": timestamp(issue.updated),
+            "reporter": self.user(),
+            "creator": self.user(),
+            "assignee": issue.fields.get("assignee"),
+            "comment": self.comments(issue),
+            "attachment": [self.attachment(a) for a in issue.attachments],
+            "subtasks": [self.brief(i) for i in site.issues.values() if i.parent == issue.key],
+        }
+        if issue.parent:
+            everything["parent"] = self.brief(site.issues[issue.parent])
+        shown = {"expand": EXPANDABLE, "id": issue.id, "self": f"{self.api}/issue/{issue.id}", "key": issue.key,
+                 "fields": _select(everything, fields)}
+        if expand and "changelog" in expand:
+            shown["changelog"] = self.changelog(issue)
+        return shown
+
+    def changelog(self, issue: Issue) -> dict[str, Any]:
+        histories = [{"id": step["id"], "author": self.user(), "created": step["at"],
+                      "items": [{"field": "status", "fieldtype": "jira", "from": STATUSES[step["from"]][0],
+                                 "fromString": step["from"], "to": STATUSES[step["to"]][0], "toString": step["to"]}]}
+                     for step in issue.transitions]
+        return {"startAt": 0, "maxResults": len(histories), "total": len(histories), "histories": histories}
+
+
+def _select(everything: dict[str, Any], fields: Any) -> dict[str, Any]:
+    """The ``fields`` parameter: ``*all``, ``*navigable``, ``*none`` or names, ``-name`` excludes."""
+    if fields is None:
+        return dict(everything)
+    names = [n.strip() for n in (fields if isinstance(fields, list) else str(fields).split(",")) if n.strip()]
+    if not names or {"*all", "*navigable"} & set(names):
+        chosen = dict(everything)
+    else:
+        chosen = {name: everything[name] for name in names if name in everything}
+    for name in names:
+        if name.startswith("-"):
+            chosen.pop(name[1:], None)
+    return chosen
+
+
+def _page_size(value: Any) -> int:
+    try:
+        size = DEFAULT_MAX_RESULTS if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        raise JiraError(400, errors={"maxResults": f"'{value}' is not a number."}) from None
+    return min(max(size, 0), MAX_RESULTS)
+
+
+async def _search_arguments(request: Request) -> dict[str, Any]:
+    """Search parameters from the query string (GET) or the JSON body (POST)."""
+    if request.method == "POST":
+        body = await json_body(request)
+        return body if isinstance(body, dict) else {}
+    return dict(request.query_params)
+
+
+api = APIRouter(route_class=JiraRoute)
+
+
+@api.get("/serverInfo")
+async def server_info(request: Request) -> dict[str, Any]:
+    """Server version and time; readable without logging in, as on Jira."""
+    return {"baseUrl": Links(request).base, "version": "9.12.2", "versionNumbers": [9, 12, 2],
+            "deploymentType": "Server", "buildNumber": 9120002, "buildDate": "2024-01-01T00:00:00.000+0000",
+            "serverTime": timestamp(datetime.now(UTC)), "scmInfo": "sandbox", "serverTitle": "Prep Support sandbox"}
+
+
+@api.get("/myself")
+async def myself(request: Request) -> dict[str, Any]:
+    authenticate(request)
+    return Links(request).user() | {"groups": {"size": 1, "items": []}, "applicationRoles": {"size": 1, "items": []}}
+
+
+@api.get("/project")
+async def list_projects(request: Request) -> list[dict[str, Any]]:
+    authenticate(request)
+    links = Links(request)
+    return [links.project(key) for key in PROJECTS]
+
+
+@api.get("/project/{ref}")
+async def get_project(ref: str, request: Request) -> dict[str, Any]:
+    authenticate(request)
+    for key, (ident, _name) in PROJECTS.items():
+        if ref.upper() == key or ref == ident:
+            return Links(request).project(key)
+    raise JiraError(404, [f"No project could be found with key '{ref}'."])
+
+
+@api.post("/issue", status_code=201)
+async def create_issue(request: Request) -> dict[str, Any]:
+    authenticate(request)
+    issue = get_site(request).create(await json_body(request))
+    return {"id": issue.id, "key": issue.key, "self": f"{Links(request).api}/issue/{issue.id}"}
+
+
+@api.get("/issue/{ref}")
+async def get_issue(ref: str, request: Request, fields: str | None = None, expand: str | None = None) -> dict:
+    authenticate(request)
+    site = get_site(request)
+    return Links(request).issue(site, site.get(ref), fields, expand)
+
+
+@api.put("/issue/{ref}", status_code=204)
+async def edit_issue(ref: str, request: Request) -> Response:
+    authenticate(request)
+    site = get_site(request)
+    site.edit(site.get(ref), await json_body(request))
+    return Response(status_code=204)
+
+
+@api.get("/issue/{ref}/comment")
+async def list_comments(ref: str, request: Request) -> dict[str, Any]:
+    authenticate(request)
+    return Links(request).comments(get_site(request).get(ref))
+
+
+@api.post("/issue/{ref}/comment", status_code=201)
+async def add_comment(ref: str, request: Request) -> dict[str, Any]:
+    authenticate(request)
+    site = get_site(request)
+    issue = site.get(ref)
+    return Links(request).comment(issue, site.add_comment(issue, await json_body(request)))
+
+
+@api.get("/issue/{ref}/transitions")
+async def list_transitions(ref: str, request: Request) -> dict[str, Any]:
+    authenticate(request)
+    site = get_site(request)
+    links = Links(request)
+    issue = site.get(ref)
+    transitions = [{"id": ident, "name": target, "to": links.status(target), "hasScreen": False, "isGlobal": True,
+                    "isInitial": False, "isAvailable": True, "isConditional": False, "isLooped": False}
+                   for ident, target in site.available_transitions(issue)]
+    return {"expand": "transitions", "transitions": transitions}
+
+
+@api.post("/issue/{ref}/transitions", status_code=204)
+async def do_transition(ref: str, request: Request) -> Response:
+    authenticate(request)
+    site = get_site(request)
+    site.transition(site.get(ref), await json_body(request))
+    return Response(status_code=204)
+
+
+@api.post("/issue/{ref}/attachments")
+async def add_attachments(ref: str, request: Request) -> list[dict[str, Any]]:
+    authenticate(request)
+    if request.headers.get("x-atlassian-token", "").lower() != "no-check":
+        raise JiraError(403, ["XSRF check failed"])
+    site = get_site(request)
+    issue = site.get(ref)
+    form = await request.form()
+    uploads = [upload for upload in form.getlist("file") if isinstance(upload, UploadFile)]
+    if not uploads:
+        raise JiraError(400, ["No attachment found: send it as the multipart parameter 'file'."])
+    links = Links(request)
+    added = []
+    for upload in uploads:
+        filename = upload.filename or "attachment"
+        mime_type = mimetypes.guess_type(filename)[0] or upload.content_type or "application/octet-stream"
+        added.append(links.attachment(site.add_attachment(issue, filename, await upload.read(), mime_type)))
+    return added
+
+
+@api.api_route("/search", methods=["GET", "POST"])
+async def search(request: Request) -> dict[str, Any]:
+    """Search with ``startAt``/``maxResults``/``total`` paging (Jira Server/Data Center, and Cloud before 2025)."""
+    authenticate(request)
+    args = await _search_arguments(request)
+    site = get_site(request)
+    try:
+        start = max(int(args.get("startAt") or 0), 0)
+    except (TypeError, ValueError):
+        raise JiraError(400, errors={"startAt": f"'{args.get('startAt')}' is not a number."}) from None
+    size = _page_size(args.get("maxResults"))
+    found = site.search(_parse(args.get("jql")))
+    links = Links(request)
+    issues = [links.issue(site, issue, args.get("fields"), args.get("expand")) for issue in found[start:start + size]]
+    return {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(found), "issues": issues}
+
+
+@api.api_route("/search/jql", methods=["GET", "POST"])
+async def search_jql(request: Request) -> dict[str, Any]:
+    """Jira Cloud's enhanced search: ``nextPageToken`` paging, only issue ids unless ``fields`` asks."""
+    authenticate(request)
+    args = await _search_arguments(request)
+    site = get_site(request)
+    start = _decode_page_token(args.get("nextPageToken"))
+    size = _page_size(args.get("maxResults"))
+    found = site.search(_parse(args.get("jql")))
+    links = Links(request)
+    fields = args.get("fields")
+    page = found[start:start + size]
+    issues = [links.issue(site, i, fields, args.get("expand")) if fields else {"id": i.id} for i in page]
+    following = start + size
+    answer: dict[str, Any] = {"issues": issues, "isLast": following >= len(found)}
+    if following < len(found):
+        answer["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{following}".encode()).decode()
+    return answer
+
+
+def _parse(jql: Any) -> jira_jql.Query:
+    try:
+        return jira_jql.parse(None if jql is None else str(jql))
+    except jira_jql.JqlError as error:
+        raise JiraError(400, [str(error)]) from None
+
+
+def _decode_page_token(token: Any) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, offset = base64.urlsafe_b64decode(str(token)).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        kind, offset = "", ""
+    if kind != "offset" or not offset.isdigit():
+        raise JiraError(400, ["The nextPageToken is invalid."])
+    return int(offset)
+
+
+router = APIRouter(prefix=PREFIX, tags=["jira"], route_class=JiraRoute, default_response_class=JiraResponse)
+router.include_router(api, prefix="/rest/api/2")
+router.include_router(api, prefix="/rest/api/latest")
+
+
+@router.get("/secure/attachment/{ident}/{filename}")
+async def attachment_content(ident: str, filename: str, request: Request) -> Response:
+    """An attachment's bytes, where its ``content`` link points."""
+    authenticate(request)
+    site = get_site(request)
+    for issue in site.issues.values():
+        for attachment in issue.attachments:
+            if attachment["id"] == ident:
+                return Response(site.contents[ident], media_type=attachment["mimeType"])
+    raise JiraError(404, [NO_ISSUE])
+
+
+@router.get("/_sandbox/issues")
+async def list_issues(request: Request) -> dict[str, Any]:
+    """Every issue with its fields, comments, attachments (names and sizes) and transitions."""
+    site = get_site(request)
+    return {"issues": [
+        {"id": issue.id, "key": issue.key, "project": issue.project, "issuetype": issue.issuetype,
+         "status": issue.status, "resolution": issue.resolution, "parent": issue.parent, "fields": issue.fields,
+         "created": timestamp(issue.created), "updated": timestamp(issue.updated), "comments": issue.comments,
+         "attachments": [{"filename": a["filename"], "size": a["size"], "mimeType": a["mimeType"]}
+                         for a in issue.attachments],
+         "transitions": issue.transitions}
+        for issue in site.issues.values()
+    ]}  # fmt: skip
+
+
+@router.delete("/_sandbox/issues")
+async def clear_issues(request: Request) -> dict[str, Any]:
+    """Forget every issue; keys start again at 1."""
+    get_site(request).clear()
+    return {"cleared": True}

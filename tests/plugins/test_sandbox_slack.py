@@ -1,0 +1,194 @@
+"""The sandbox's Slack Web API, driven through the Slack provider's own SlackHook over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import requests
+from airflow.providers.slack.hooks.slack import SlackHook
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RateLimitErrorRetryHandler
+
+from tests.conftest import ROOT
+
+SPEC_PATH = ROOT.parent / "shared" / "api-specs" / "slack_web_openapi_v2.json"
+TIMEOUT = 10
+BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*payments-api* is down"}}]
+
+
+@pytest.fixture(autouse=True)
+def _clean_slack(sandbox) -> None:
+    requests.delete(f"{sandbox.base_url}/sandbox/faults", timeout=TIMEOUT).raise_for_status()
+    requests.delete(f"{sandbox.base_url}/slack/_sandbox/messages", timeout=TIMEOUT).raise_for_status()
+    yield
+    requests.delete(f"{sandbox.base_url}/sandbox/faults", timeout=TIMEOUT).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    if not SPEC_PATH.exists():
+        pytest.skip(f"the Slack OpenAPI description is not at {SPEC_PATH}")
+    return json.loads(SPEC_PATH.read_text())
+
+
+def assert_fits_spec(spec: dict[str, Any], method: str, body: dict[str, Any]) -> None:
+    """Validate an answer against the method's success schema (OpenAPI 2 schemas are JSON Schema draft 4)."""
+    import jsonschema
+
+    operation = next(iter(spec["paths"][f"/{method}"].values()))
+    schema = operation["responses"]["200"]["schema"] | {"definitions": spec["definitions"]}
+    jsonschema.Draft4Validator(schema).validate(body)
+
+
+def slack_hook(**kwargs: Any) -> SlackHook:
+    return SlackHook(slack_conn_id="slack_api_default", **kwargs)
+
+
+def posted(sandbox) -> list[dict[str, Any]]:
+    return requests.get(f"{sandbox.base_url}/slack/_sandbox/messages", timeout=TIMEOUT).json()["messages"]
+
+
+def journal(sandbox) -> list[dict[str, Any]]:
+    """Every call the sandbox's Slack received this session (the journal is never cleared)."""
+    return requests.get(f"{sandbox.base_url}/sandbox/requests/slack", timeout=TIMEOUT).json()["requests"]
+
+
+def statuses(calls: list[dict[str, Any]], method: str) -> list[Any]:
+    return [call["status"] for call in calls if call["path"] == f"/slack/api/{method}"]
+
+
+def inject(sandbox, **plan: Any) -> None:
+    requests.put(f"{sandbox.base_url}/sandbox/faults/slack", json=plan, timeout=TIMEOUT).raise_for_status()
+
+
+def test_post_reply_in_thread_and_update(sandbox, spec) -> None:
+    client = slack_hook().client
+    mark = len(journal(sandbox))
+    parent = client.chat_postMessage(channel="#payments-support", text="payments-api is down", blocks=BLOCKS)
+    assert parent["channel"] == "C0PAYSUPRT"
+    assert parent["message"]["blocks"] == BLOCKS
+    assert_fits_spec(spec, "chat.postMessage", parent.data)
+
+    reply = client.chat_postMessage(channel=parent["channel"], text="still down", thread_ts=parent["ts"],
+                                    reply_broadcast=True)
+    assert reply["message"]["thread_ts"] == parent["ts"]
+    assert_fits_spec(spec, "chat.postMessage", reply.data)
+
+    updated = client.chat_update(channel="payments-support", ts=parent["ts"], text="payments-api recovered")
+    assert (updated["ts"], updated["text"]) == (parent["ts"], "payments-api recovered")
+    assert updated["message"]["blocks"] == BLOCKS  # chat.update keeps blocks it is not given
+
+    thread = client.conversations_replies(channel="C0PAYSUPRT", ts=parent["ts"])
+    assert [m["text"] for m in thread["messages"]] == ["payments-api recovered", "still down"]
+    assert thread["messages"][0]["reply_count"] == 1
+    assert_fits_spec(spec, "conversations.replies", thread.data)
+
+    first, second = posted(sandbox)
+    assert (first["channel"], first["ts"], first["thread_ts"], first["text"]) == (
+        "C0PAYSUPRT", parent["ts"], None, "payments-api recovered"
+    )
+    assert [(e["previous_text"], e["previous_blocks"]) for e in first["edits"]] == [("payments-api is down", BLOCKS)]
+    assert (second["thread_ts"], second["reply_broadcast"], second["edits"]) == (parent["ts"], True, [])
+    assert statuses(journal(sandbox)[mark:], "chat.postMessage") == [200, 200]
+
+
+def test_update_answer_fits_spec(sandbox, spec) -> None:
+    client = slack_hook().client
+    message = client.chat_postMessage(channel="#prep-support", text="draft")
+    updated = client.chat_update(channel=message["channel"], ts=message["ts"], text="final")
+    assert_fits_spec(spec, "chat.update", updated.data)
+
+
+@pytest.mark.parametrize("channel", ["#web-support", "web-support", "C0WEBSUPRT"], ids=["hash-name", "name", "id"])
+def test_channel_by_name_or_id_is_stored_by_id(sandbox, channel: str) -> None:
+    response = slack_hook().client.chat_postMessage(channel=channel, text="portal slow")
+    assert response["channel"] == "C0WEBSUPRT"
+    assert [(m["channel"], m["channel_name"]) for m in posted(sandbox)] == [("C0WEBSUPRT", "web-support")]
+
+
+def test_form_encoded_call_with_blocks_as_json_text(sandbox) -> None:
+    response = slack_hook().call("chat.postMessage", data={"channel": "#data-support", "text": "row counts off",
+                                                           "blocks": json.dumps(BLOCKS)})
+    assert response["channel"] == "C0DATSUPRT"
+    assert posted(sandbox)[0]["blocks"] == BLOCKS
+
+
+def test_list_channels_across_pages(sandbox, spec) -> None:
+    hook = slack_hook()
+    # Iterating a SlackResponse follows next_cursor; it reuses one object, so keep each page's data.
+    pages = [page.data for page in hook.client.conversations_list(limit=3, types="public_channel,private_channel")]
+    names = [channel["name"] for page in pages for channel in page["channels"]]
+    assert len(pages) == 4 and len(names) == len(set(names)) == 11
+    assert {"payments-support", "commerce-support", "web-support", "data-support", "supply-support",
+            "identity-support", "prep-support", "prep-support-oncall"} <= set(names)
+    assert [bool(page["response_metadata"]["next_cursor"]) for page in pages] == [True, True, True, False]
+    assert_fits_spec(spec, "conversations.list", pages[0])
+    public = hook.client.conversations_list()["channels"]
+    assert "prep-support-oncall" not in {channel["name"] for channel in public}
+    assert hook.get_channel_id("identity-support") == "C0IAMSUPRT"
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        pytest.param(lambda c: c.chat_postMessage(channel="#no-such-channel", text="x"), "channel_not_found",
+                     id="unknown-channel"),
+        pytest.param(lambda c: c.chat_postMessage(channel="#prep-support", text="x", thread_ts="1700000000.000001"),
+                     "thread_not_found", id="unknown-thread"),
+        pytest.param(lambda c: c.chat_update(channel="#prep-support", ts="1700000000.000001", text="x"),
+                     "message_not_found", id="unknown-message"),
+        pytest.param(lambda c: c.chat_postMessage(channel="#prep-support"), "no_text", id="no-text",
+                     marks=pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")),
+        pytest.param(lambda c: c.conversations_list(cursor="not-a-cursor"), "invalid_cursor", id="bad-cursor"),
+    ],
+)
+def test_errors_are_ok_false(sandbox, call, error: str) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        call(slack_hook().client)
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (200, error)
+    assert posted(sandbox) == []
+
+
+def test_invalid_token(sandbox, monkeypatch: pytest.MonkeyPatch, spec) -> None:
+    conn = json.loads(sandbox.connection_env()["AIRFLOW_CONN_SLACK_API_DEFAULT"]) | {"password": "xoxb-revoked"}
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_REVOKED", json.dumps(conn))
+    hook = SlackHook(slack_conn_id="slack_revoked")
+    with pytest.raises(SlackApiError) as raised:
+        hook.client.chat_postMessage(channel="#prep-support", text="x")
+    assert raised.value.response.data == {"ok": False, "error": "invalid_auth"}
+    assert hook.test_connection()[0] is False
+    ok, answer = slack_hook().test_connection()
+    assert ok
+    assert_fits_spec(spec, "auth.test", json.loads(answer))
+
+
+def test_rate_limits_are_waited_out_by_the_retry_handler(sandbox) -> None:
+    inject(sandbox, status=429, every=2, retry_after_s=1)
+    client = slack_hook(retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)]).client
+    mark = len(journal(sandbox))
+    started = time.monotonic()
+    for text in ("one", "two", "three"):
+        client.chat_postMessage(channel="#incidents", text=text)
+    assert time.monotonic() - started >= 2  # two answers said Retry-After: 1
+    assert [m["text"] for m in posted(sandbox)] == ["one", "two", "three"]
+    assert statuses(journal(sandbox)[mark:], "chat.postMessage") == [200, 429, 200, 429, 200]
+
+
+def test_without_a_retry_handler_a_rate_limit_surfaces(sandbox) -> None:
+    # SlackHook's default WebClient only retries connection errors: callers must pass a rate-limit handler.
+    inject(sandbox, status=429, every=1, times=1, retry_after_s=1)
+    with pytest.raises(SlackApiError) as raised:
+        slack_hook().client.chat_postMessage(channel="#incidents", text="lost")
+    response = raised.value.response
+    assert (response.status_code, response["error"], response.headers["Retry-After"]) == (429, "ratelimited", "1")
+    assert posted(sandbox) == []
+
+
+def test_channel_lookup_waits_out_a_rate_limit(sandbox) -> None:
+    inject(sandbox, status=429, every=1, times=1, retry_after_s=1)
+    mark = len(journal(sandbox))
+    assert slack_hook().get_channel_id("supply-support") == "C0SUPSUPRT"
+    assert statuses(journal(sandbox)[mark:], "conversations.list") == [429, 200]
