@@ -4,7 +4,11 @@
    operator's own code path, aiohttp) is timed against the floor N x 50 ms / concurrency,
    measured in this run. httpx.AsyncClient does the same probes for comparison, which is why
    the probes use aiohttp. Target: ratio <= 1.5 at concurrency 100.
-2. DagBag parse time of dags/health_sweep.py with an N-check catalog, against a one-task DAG
+2. The full cycle (probe, record, evaluate health and trends, reconcile incidents with Jira,
+   send Slack messages) with 50 of the N endpoints failing, against probing alone, in the same
+   run. Target: the acting part adds at most 25% in steady state (incidents open, nothing new).
+   The sweep that opens the 50 incidents (50 Jira tickets, 50 Slack messages) is shown apart.
+3. DagBag parse time of dags/health_sweep.py with an N-check catalog, against a one-task DAG
    file parsed in the same process. Target: <= 20x the one-task DAG (warm: the validated catalog
    comes from the cache keyed on the file's hash; cold: the first parse after the file changed).
 
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -36,6 +41,12 @@ os.environ.update(
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 LATENCY_MS = 50
+FAILING = 50
+ROUTING = """\
+defaults:
+  tracker: {system: jira}
+  channels: {slack: {}}
+"""
 ONE_TASK_DAG = '''
 from datetime import datetime
 from airflow.sdk import dag, task
@@ -56,7 +67,7 @@ def write_catalog(path: Path, checks: int) -> None:
     per_service = 10
     for service in range(checks // per_service):
         lines += [f"  - id: bench-service-{service:03d}", f"    name: Bench service {service}",
-                  "    owner: bench@example.com", "    team_channel: '#bench'", "    tracker_project: BENCH",
+                  "    owner: bench@example.com", "    team_channel: '#prep-support'", "    tracker_project: OPS",
                   "    criticality: medium", "    checks:"]
         for number in range(per_service):
             app = f"bench-{service * per_service + number:04d}"
@@ -87,6 +98,34 @@ def time_operator_probe(catalog_path: Path, concurrency: int) -> tuple[float, di
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     return elapsed, counts
+
+
+def time_cycles(catalog_path: Path, base_url: str) -> tuple[list[float], list[float], dict]:
+    """Sweeps through the DAG's own code: (probing seconds, whole-cycle seconds) per sweep."""
+    from sqlalchemy import create_engine
+
+    from operators.sweep_cycle import Cycle
+    from prep_support.migrate import upgrade
+
+    routing_path = WORK / "routing.yaml"
+    engine = create_engine(f"sqlite:///{WORK / 'support.db'}")
+    upgrade(engine)
+    cycle = Cycle(engine, catalog_path, routing_path)
+    for number in range(FAILING):
+        put(f"{base_url}/estate/apps/bench-{number * 20:04d}", {"status_code": 503})
+    probing, whole, last = [], [], {}
+    for _ in range(6):
+        started = time.perf_counter()
+        last = cycle.sweep()
+        whole.append(time.perf_counter() - started)
+        probing.append(last["probe_s"])
+    return probing, whole, last
+
+
+def put(url: str, payload: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
 
 
 def time_httpx_probe(urls: list[str], concurrency: int) -> float:
@@ -129,6 +168,8 @@ def main() -> None:
     catalog_path = WORK / "services.yaml"
     write_catalog(catalog_path, args.checks)
     os.environ["PREP_SUPPORT_CATALOG"] = str(catalog_path)
+    os.environ["PREP_SUPPORT_ROUTING"] = str(WORK / "routing.yaml")
+    (WORK / "routing.yaml").write_text(ROUTING)
     floor = args.checks * LATENCY_MS / 1000 / args.concurrency
 
     with SandboxProcess(WORK / "sandbox") as sandbox:
@@ -140,6 +181,7 @@ def main() -> None:
         runs = [time_operator_probe(catalog_path, args.concurrency) for _ in range(args.repeat)]
         aiohttp_s = statistics.median(elapsed for elapsed, _ in runs)
         httpx_s = statistics.median(time_httpx_probe(urls, args.concurrency) for _ in range(args.repeat))
+        cycle_probe, cycle_whole, cycle_last = time_cycles(catalog_path, sandbox.base_url)
 
     print(f"probing {args.checks} endpoints x {LATENCY_MS} ms at concurrency {args.concurrency}")
     print(f"  floor                      {floor:8.3f} s")
@@ -147,12 +189,23 @@ def main() -> None:
           f"(target <= 1.5; results {runs[-1][1]})")
     print(f"  httpx.AsyncClient          {httpx_s:8.3f} s   ratio {httpx_s / floor:5.2f}   (for comparison)")
 
+    print(f"full cycle, {FAILING} of {args.checks} failing (probe, record, health, incidents, Slack)")
+    for number, (probe_s, whole_s) in enumerate(zip(cycle_probe, cycle_whole, strict=True), start=1):
+        note = " (opens the incidents)" if number == 3 else ""
+        print(f"  sweep {number}: probing {probe_s:6.3f} s, cycle {whole_s:6.3f} s, "
+              f"ratio {whole_s / probe_s:5.2f}{note}")
+    steady = [w / p for p, w in zip(cycle_probe[3:], cycle_whole[3:], strict=True)]
+    print(f"  steady state (sweeps 4-6): cycle / probing = {statistics.median(steady):.2f}   (target <= 1.25); "
+          f"incidents {cycle_last['incidents']['opened']} opened in the last sweep, "
+          f"{cycle_last['evaluation'].summary()}")
+
     one_task = WORK / "dags" / "one_task.py"
     one_task.parent.mkdir()
     one_task.write_text(ONE_TASK_DAG)
     sweep_dag = ROOT / "dags" / "health_sweep.py"
     parse_seconds(one_task)  # warm-up: Airflow's own imports
     baseline = statistics.median(parse_seconds(one_task) for _ in range(5))
+    shutil.rmtree(WORK / "cache", ignore_errors=True)
     cold = parse_seconds(sweep_dag)  # cache empty: read and validate the catalog
     warm = statistics.median(parse_seconds(sweep_dag) for _ in range(5))
     print(f"parsing dags/health_sweep.py with a {args.checks}-check catalog")

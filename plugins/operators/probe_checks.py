@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 
-from prep_support.catalog import Catalog, HttpCheck, SqlCheck, TcpCheck, load_catalog
+from prep_support.catalog import SOURCE_KINDS, Catalog, HttpCheck, SqlCheck, TcpCheck, load_catalog
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -86,6 +86,9 @@ class ProbeChecksOperator(BaseOperator):
                 connections[conn_id] = BaseHook.get_connection(conn_id)
             return connections[conn_id]
 
+        from operators.source_checks import SourceHooks, read_source
+
+        source_hooks = SourceHooks()
         async with probes.client_session(self.concurrency) as session:
             factories = []
             for key in keys:
@@ -96,6 +99,9 @@ class ProbeChecksOperator(BaseOperator):
                     engine = DatabaseHook(conn_id=check.conn_id).engine
                     factories.append(lambda e=engine, k=key, c=check: asyncio.to_thread(
                         probes.query_sql, e, k, c, interval_start, interval_end))
+                elif check.kind in SOURCE_KINDS:
+                    factories.append(lambda k=key, c=check: asyncio.to_thread(
+                        read_source, source_hooks, k, c, interval_start, interval_end))
                 elif not live:
                     factories.append(lambda k=key: _not_evaluable(k))
                 elif isinstance(check, HttpCheck):

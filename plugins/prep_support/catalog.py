@@ -104,7 +104,23 @@ class TcpCheck(_CheckBase):
         return self
 
 
-class SqlCheck(_CheckBase):
+class _Bounds(BaseModel):
+    """A value judged against an expected value, or a minimum and/or a maximum."""
+
+    expected: float | int | str | bool | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_expectation(self) -> _Bounds:
+        if self.expected is None and self.min is None and self.max is None:
+            raise ValueError("give expected, or min and/or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class SqlCheck(_Bounds, _CheckBase):
     """A query returning one value, compared with an expected value or bounds.
 
     The query may use ``:data_interval_start`` and ``:data_interval_end``; it is then
@@ -114,9 +130,6 @@ class SqlCheck(_CheckBase):
     kind: Literal["sql"]
     conn_id: str
     query_file: str
-    expected: float | int | str | bool | None = None
-    min: float | None = None
-    max: float | None = None
 
     @field_validator("query_file")
     @classmethod
@@ -128,20 +141,63 @@ class SqlCheck(_CheckBase):
             raise ValueError(f"no such query file: {paths.SQL_DIR / value}")
         return value
 
-    @model_validator(mode="after")
-    def _has_expectation(self) -> SqlCheck:
-        if self.expected is None and self.min is None and self.max is None:
-            raise ValueError("give expected, or min and/or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not exceed max")
-        return self
-
     @property
     def query(self) -> str:
         return (paths.SQL_DIR / self.query_file).read_text()
 
 
-Check = Annotated[HttpCheck | TcpCheck | SqlCheck, Field(discriminator="kind")]
+# Monitoring sources: each reads the monitoring system's view of the run's data interval, so
+# (unlike live probes) a backfilled sweep fills history from them.
+
+
+class PrometheusCheck(_Bounds, _CheckBase):
+    """A PromQL expression evaluated at the end of the interval (use ``[5m]`` ranges to cover it)."""
+
+    kind: Literal["prometheus"]
+    conn_id: str = "prometheus_default"
+    query: str = Field(min_length=1)
+
+
+class NagiosCheck(_CheckBase):
+    """A Nagios Core service: its worst state over the interval (ok, warning -> warn, else fail)."""
+
+    kind: Literal["nagios"]
+    conn_id: str = "nagios_default"
+    host: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+
+
+class NewRelicCheck(_Bounds, _CheckBase):
+    """An NRQL query returning one number; ``SINCE ... UNTIL ...`` of the interval is appended."""
+
+    kind: Literal["newrelic"]
+    conn_id: str = "newrelic_default"
+    nrql: str = Field(min_length=1)
+
+    @field_validator("nrql")
+    @classmethod
+    def _interval_is_ours(cls, value: str) -> str:
+        if re.search(r"\b(SINCE|UNTIL)\b", value, re.IGNORECASE):
+            raise ValueError("leave SINCE/UNTIL out: the run's data interval is appended")
+        return value
+
+
+class SplunkCheck(_Bounds, _CheckBase):
+    """A Splunk search whose event count over the interval is judged (e.g. errors at most N)."""
+
+    kind: Literal["splunk"]
+    conn_id: str = "splunk_default"
+    search: str = Field(min_length=1)
+
+
+SOURCE_KINDS = ("prometheus", "nagios", "newrelic", "splunk")
+KINDS = ("http", "tcp", "sql", *SOURCE_KINDS)
+
+
+Check = Annotated[
+    HttpCheck | TcpCheck | SqlCheck | PrometheusCheck | NagiosCheck | NewRelicCheck | SplunkCheck,
+    Field(discriminator="kind"),
+]
 
 
 class Service(_Strict):
@@ -289,7 +345,7 @@ def _validate(path: Path, raw: bytes) -> Catalog:
         location, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
         if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
             location += ("kind",)
-            message = f"unknown kind {first['input'].get('kind')!r}; expected one of http, tcp, sql"
+            message = f"unknown kind {first['input'].get('kind')!r}; expected one of {', '.join(KINDS)}"
         raise CatalogError(_describe(path, raw, location, message, data)) from error
     _write_cache(raw, catalog)
     return catalog
@@ -313,14 +369,14 @@ def _describe(path: Path, raw: bytes, location: tuple, message: str, data: Any =
             node = node[step]
             parts.append(str(step))
             field = step
-        elif isinstance(node, dict) and step in ("http", "tcp", "sql") and node.get("kind") == step:
+        elif isinstance(node, dict) and step in KINDS and node.get("kind") == step:
             continue
         else:
             field = step
             parts.append(str(step))
     if parts and field is not None and parts[-1] == str(field):
         parts[-1] = f"field {field!r}"
-    line = _line_of(raw, [s for s in location if s not in ("http", "tcp", "sql")])
+    line = _line_of(raw, [s for s in location if s not in KINDS])
     where = f" (line {line})" if line else ""
     return f"{path}{where}: {' > '.join(parts) or 'catalog'}: {message}"
 

@@ -17,6 +17,11 @@ def catalog_path() -> Path:
     return Path(os.environ.get("PREP_SUPPORT_CATALOG", CONFIG_DIR / "services.yaml"))
 
 
+def routing_path() -> Path:
+    """Where incidents and messages go; ``PREP_SUPPORT_ROUTING`` points elsewhere (benchmarks, tests)."""
+    return Path(os.environ.get("PREP_SUPPORT_ROUTING", CONFIG_DIR / "routing.yaml"))
+
+
 def connections_doc_path() -> Path:
     return CONFIG_DIR / "connections.yaml"
 

@@ -23,7 +23,7 @@ import aiohttp
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from prep_support.catalog import HttpCheck, SqlCheck, TcpCheck, parse_json_path
+from prep_support.catalog import HttpCheck, SqlCheck, TcpCheck, _Bounds, parse_json_path
 
 OK, WARN, FAIL, NOT_EVALUABLE = "ok", "warn", "fail", "not_evaluable"
 MAX_BODY_BYTES = 256 * 1024  # enough for any health document; a runaway body is not read whole
@@ -66,8 +66,8 @@ def judge_latency(check: HttpCheck, latency_ms: float) -> tuple[str, str]:
     return OK, f"latency {latency_ms:.0f} ms"
 
 
-def judge_value(check: SqlCheck, value: Any) -> tuple[str, str]:
-    """The status of a SQL check's value against its expected value or bounds."""
+def judge_value(check: _Bounds, value: Any) -> tuple[str, str]:
+    """The status of a value (a SQL check's, a monitoring source's) against its expected value or bounds."""
     if check.expected is not None:
         matches = value == check.expected or (
             isinstance(value, int | float) and isinstance(check.expected, int | float)
@@ -85,6 +85,14 @@ def judge_value(check: SqlCheck, value: Any) -> tuple[str, str]:
     if check.max is not None and number > check.max:
         return FAIL, f"value {number:g} above maximum {check.max:g}"
     return OK, f"value {number:g} within bounds"
+
+
+NAGIOS_STATUS = {"ok": OK, "pending": OK, "warning": WARN}
+
+
+def judge_nagios(state: str) -> tuple[str, str]:
+    """A Nagios service's worst state over an interval: warning warns, critical and unknown fail."""
+    return NAGIOS_STATUS.get(state, FAIL), f"Nagios state {state}"
 
 
 def _follow(document: Any, steps: Iterable[str | int]) -> tuple[bool, Any]:

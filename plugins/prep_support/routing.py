@@ -100,7 +100,7 @@ class ResolvedRoute(_Strict):
 
 
 def load_routing(catalog: Catalog, path: Path | None = None) -> Routing:
-    path = Path(path or paths.CONFIG_DIR / "routing.yaml")
+    path = Path(path or paths.routing_path())
     try:
         data: Any = yaml.safe_load(path.read_text()) or {}
     except OSError as error:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -223,4 +224,22 @@ class MaintenanceWindowRow(Base):
     ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TrendReportRow(Base):
+    """A service's weekly trend report as posted: figures, summary and chart; a re-run of the week replaces it."""
+
+    __tablename__ = "trend_reports"
+    __table_args__ = (UniqueConstraint("service_id", "week_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"))
+    week_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    week_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    # See prep_support.reports: critical checks' results that did not fail; None when there were none.
+    availability_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    results: Mapped[int] = mapped_column(default=0)  # evaluated results of all the service's checks
+    summary: Mapped[dict] = mapped_column(JSON)
+    chart_png: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugins.cycle import call
+from tests.sandbox_client import call
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = ("xoxb-sandbox-token", "sandbox-jira-token", "sandbox-snow-password", "/teams/webhook/")

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from operators.sweep_cycle import Cycle
 from prep_support.migrate import upgrade
 from prep_support.schema import IncidentRow, NotificationRow
-from tests.plugins.cycle import Cycle, call
+from tests.sandbox_client import call
 
 APPS = ["payments-api", "orders-api", "customer-portal", "reporting", "inventory-api", "auth-gateway"]
 BROKEN = APPS[:5]

@@ -8,7 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from prep_support.catalog import CatalogError, HttpCheck, SqlCheck, TcpCheck, load_catalog, parse_json_path
+from prep_support.catalog import (
+    CatalogError,
+    HttpCheck,
+    NagiosCheck,
+    NewRelicCheck,
+    PrometheusCheck,
+    SplunkCheck,
+    SqlCheck,
+    TcpCheck,
+    load_catalog,
+    parse_json_path,
+)
 
 KNOWN = {"estate_http", "estate_tcp", "estate_db"}
 
@@ -54,7 +65,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_catalog_loads_every_kind() -> None:
     catalog = load_catalog()
     kinds = {type(check) for _, check in catalog.checks_by_key.values()}
-    assert kinds == {HttpCheck, TcpCheck, SqlCheck}
+    assert kinds == {HttpCheck, TcpCheck, SqlCheck, PrometheusCheck, NagiosCheck, NewRelicCheck, SplunkCheck}
     assert len(catalog.services) >= 6
     assert "payments-api/health" in catalog.checks_by_key
 
@@ -88,7 +99,7 @@ BAD = [
     pytest.param(
         GOOD.replace("kind: tcp", "kind: ftp"),
         [r"line 14", r"services\[0\] \(id 'payments-api'\) > checks\[1\] \(id 'listener'\) > field 'kind'",
-         "unknown kind 'ftp'; expected one of http, tcp, sql"],
+         "unknown kind 'ftp'; expected one of http, tcp, sql, prometheus, nagios, newrelic, splunk"],
         id="unknown-kind",
     ),
     pytest.param(
@@ -148,6 +159,17 @@ BAD = [
         id="bad-json-path",
     ),
     pytest.param("- just\n- a list\n", ["must be a mapping"], id="not-a-mapping"),
+    pytest.param(
+        GOOD.replace("kind: tcp\n        host: 127.0.0.1\n        port: 9000",
+                     "kind: newrelic\n        nrql: SELECT count(*) FROM Transaction SINCE 1 hour ago\n        max: 5"),
+        [r"field 'nrql'", "leave SINCE/UNTIL out"],
+        id="newrelic-with-its-own-interval",
+    ),
+    pytest.param(
+        GOOD.replace("kind: tcp\n        host: 127.0.0.1\n        port: 9000", "kind: prometheus\n        query: up"),
+        [r"checks\[1\] \(id 'listener'\)", "give expected, or min and/or max"],
+        id="source-without-bounds",
+    ),
     pytest.param(GOOD.replace("kind: http", "kind: http\n        colour: blue"),
                  [r"field 'colour'", "Extra inputs are not permitted"], id="unknown-field"),
 ]
