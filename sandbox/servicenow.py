@@ -396,6 +396,16 @@ async def update_record(request: Request, table: str, sys_id: str) -> dict[str, 
     return {"result": record(incident, request.query_params.get("sysparm_fields"))}
 
 
+@router.get("/api/now/attachment")
+async def list_attachments(request: Request) -> dict[str, Any]:
+    """Attachment metadata of a record, ``sysparm_query=table_sys_id=<sys_id>`` (Attachment API GET /now/attachment)."""
+    term = request.query_params.get("sysparm_query", "")
+    name, _, sys_id = term.partition("=")
+    if name != "table_sys_id" or not sys_id or "^" in sys_id:
+        raise ServiceNowError(400, "Invalid query", "the sandbox lists attachments by table_sys_id=<sys_id> only")
+    return {"result": list(get_servicenow(request).get(sys_id).attachments)}
+
+
 @router.post("/api/now/attachment/file", status_code=201)
 async def upload_attachment(request: Request) -> JSONResponse:
     """Attach the raw request body to a record; 201 with the attachment's metadata."""

@@ -8,6 +8,18 @@ HTTP 200 and failures are ``{"ok": false, "error": "invalid_auth"}`` and friends
 pagination) and ``conversations.replies``. Channels are addressed by ID or by name, with or
 without ``#``; messages are stored under the channel ID.
 
+File uploads take the three steps ``WebClient.files_upload_v2`` (and the provider's
+``SlackHook.send_file_v2``) make: ``files.getUploadURLExternal`` (``filename``, ``length``;
+answers ``upload_url`` and ``file_id``), a ``POST`` of the bytes (raw, or multipart) to that
+URL, which answers HTTP 200 ``OK - <size>``, and ``files.completeUploadExternal`` (``files`` as
+a JSON array of ``{"id", "title"}``, ``channel_id`` or ``channels``, ``initial_comment``,
+``thread_ts``), which shares the files: each channel gets one message carrying them, with the
+initial comment as its text, and the answer lists the file objects
+(https://api.slack.com/types/file). A ticket is completed once; an unknown or unfinished one is
+``file_not_found``. https://api.slack.com/methods/files.getUploadURLExternal,
+https://api.slack.com/methods/files.completeUploadExternal,
+https://api.slack.com/messaging/files#uploading_files.
+
 Shapes fit the published OpenAPI description (``slack_web_openapi_v2.json`` from
 slackapi/slack-api-specs), including its ``conversations.replies`` message objects, which
 carry no ``blocks``; and the method pages:
@@ -17,20 +29,25 @@ https://api.slack.com/methods/conversations.replies, https://api.slack.com/apis/
 
 Rate limiting (HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``,
 https://api.slack.com/apis/rate-limits) comes from :mod:`sandbox.faults` with :func:`error_body`.
-``GET /slack/_sandbox/messages`` lists what was posted (with each message's edits) and
-``DELETE`` clears it.
+``GET /slack/_sandbox/messages`` lists what was posted (with each message's edits and files),
+``GET /slack/_sandbox/files`` the shared files (name, size, title, channels, initial comment) and
+``GET /slack/_sandbox/files/{id}/content`` one file's bytes; ``DELETE /slack/_sandbox/messages``
+forgets messages and files.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
 
 PREFIX = "/slack"
 API_PREFIX = "/slack/api/"
@@ -45,6 +62,16 @@ ADMIN_USER_ID = "U0PREPADMN"
 CREATED = 1_704_067_200  # 2024-01-01T00:00:00Z, when the sandbox workspace's channels "were made"
 MAX_TEXT = 40_000  # https://api.slack.com/methods/chat.postMessage#truncating
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000  # https://api.slack.com/methods/conversations.list#arg_limit
+MAX_ALT_TXT = 1000  # https://api.slack.com/methods/files.getUploadURLExternal (alt_txt_too_large)
+MAX_SHARE_CHANNELS = 100  # https://api.slack.com/methods/files.completeUploadExternal (channels_limit_exceeded)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# mimetype, filetype, pretty_type by extension (the values Slack gives in file objects)
+FILE_TYPES = {
+    "png": ("image/png", "png", "PNG"), "jpg": ("image/jpeg", "jpg", "JPEG"), "gif": ("image/gif", "gif", "GIF"),
+    "txt": ("text/plain", "text", "Plain Text"), "csv": ("text/csv", "csv", "CSV"),
+    "pdf": ("application/pdf", "pdf", "PDF"), "json": ("application/json", "json", "JSON"),
+}
+BINARY = ("application/octet-stream", "binary", "Binary")
 
 # ID, name, private, purpose. IDs follow the spec's channel pattern ^[CGD][A-Z0-9]{8,}$.
 CHANNELS = (
@@ -106,6 +133,7 @@ class Message:
     thread_ts: str | None = None
     reply_broadcast: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
+    files: list[SharedFile] = field(default_factory=list)
 
     def as_posted(self) -> dict[str, Any]:
         """The message object in chat.postMessage / chat.update answers."""
@@ -113,6 +141,8 @@ class Message:
                    "team": TEAM_ID}
         if self.blocks:
             message["blocks"] = self.blocks
+        if self.files:
+            message |= {"files": [{"id": f.id, "name": f.name, "title": f.title} for f in self.files], "upload": True}
         if self.thread_ts:
             message |= {"thread_ts": self.thread_ts, "parent_user_id": BOT_USER_ID}
         return message
@@ -121,7 +151,79 @@ class Message:
         """Everything the sandbox knows about the message, for tests."""
         return {"channel": self.channel, "channel_name": channel_name, "ts": self.ts, "thread_ts": self.thread_ts,
                 "reply_broadcast": self.reply_broadcast, "user": BOT_USER_ID, "text": self.text,
-                "blocks": self.blocks, "edits": self.edits}
+                "blocks": self.blocks, "edits": self.edits,
+                "files": [{"id": f.id, "name": f.name, "title": f.title, "size": f.size} for f in self.files]}
+
+
+@dataclass
+class SharedFile:
+    """An upload: announced by files.getUploadURLExternal, filled by the POST, shared on completion."""
+
+    id: str
+    name: str
+    length: int
+    alt_txt: str
+    created: int
+    data: bytes | None = None
+    title: str = ""
+    completed: bool = False
+    initial_comment: str = ""
+    thread_ts: str | None = None
+    shares: list[tuple[str, str]] = field(default_factory=list)  # (channel ID, message ts)
+
+    @property
+    def size(self) -> int:
+        return len(self.data or b"")
+
+    @property
+    def types(self) -> tuple[str, str, str]:
+        return FILE_TYPES.get(self.name.rpartition(".")[2].lower(), BINARY) if "." in self.name else BINARY
+
+    def image_size(self) -> tuple[int, int] | None:
+        """Width and height from a PNG's IHDR chunk (Slack reports original_w / original_h for images)."""
+        data = self.data or b""
+        if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR":
+            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return None
+
+    def as_object(self, base_url: str, channels: dict[str, Channel]) -> dict[str, Any]:
+        """The file object (https://api.slack.com/types/file)."""
+        mimetype, filetype, pretty_type = self.types
+        shared = {"public": {}, "private": {}}
+        for channel_id, ts in self.shares:
+            channel = channels[channel_id]
+            shared["private" if channel.is_private else "public"].setdefault(channel_id, []).append(
+                {"reply_users": [], "reply_users_count": 0, "reply_count": 0, "ts": ts, "channel_name": channel.name,
+                 "team_id": TEAM_ID, "share_user_id": BOT_USER_ID, "source": "UNKNOWN"})
+        private_url = f"{base_url}slack/files-pri/{TEAM_ID}-{self.id}/{self.name}"
+        found = {
+            "id": self.id, "created": self.created, "timestamp": self.created, "name": self.name,
+            "title": self.title, "mimetype": mimetype, "filetype": filetype, "pretty_type": pretty_type,
+            "user": BOT_USER_ID, "user_team": TEAM_ID, "editable": False, "size": self.size, "mode": "hosted",
+            "is_external": False, "external_type": "", "is_public": bool(shared["public"]),
+            "public_url_shared": False, "display_as_bot": False, "username": "",
+            "url_private": private_url, "url_private_download": f"{private_url}/download",
+            "permalink": f"{base_url}slack/files/{BOT_USER_ID}/{self.id}/{self.name}",
+            "channels": sorted(shared["public"]), "groups": sorted(shared["private"]), "ims": [],
+            "comments_count": 0, "has_rich_preview": False,
+            "shares": {kind: ids for kind, ids in shared.items() if ids},
+        }  # fmt: skip
+        dimensions = self.image_size()
+        if dimensions:
+            found |= {"original_w": dimensions[0], "original_h": dimensions[1]}
+        return found
+
+    def as_state(self, channels: dict[str, Channel]) -> dict[str, Any]:
+        """Everything the sandbox knows about a shared file, for tests."""
+        mimetype, filetype, _ = self.types
+        dimensions = self.image_size()
+        return {"id": self.id, "name": self.name, "title": self.title, "size": self.size, "mimetype": mimetype,
+                "filetype": filetype, "alt_txt": self.alt_txt, "initial_comment": self.initial_comment,
+                "thread_ts": self.thread_ts, "channels": [channel_id for channel_id, _ in self.shares],
+                "channel_names": [channels[channel_id].name for channel_id, _ in self.shares],
+                "message_ts": [ts for _, ts in self.shares],
+                "original_w": dimensions[0] if dimensions else None,
+                "original_h": dimensions[1] if dimensions else None}
 
 
 class SlackWorkspace:
@@ -131,10 +233,15 @@ class SlackWorkspace:
         self.channels = {channel_id: Channel(channel_id, name, private, purpose)
                          for channel_id, name, private, purpose in CHANNELS}
         self.messages: dict[tuple[str, str], Message] = {}
+        self.files: dict[str, SharedFile] = {}
+        self.upload_tickets: dict[str, str] = {}  # upload URL token -> file ID
+        self._file_numbers = itertools.count(1)
         self._last_micros = 0
 
     def clear(self) -> None:
         self.messages.clear()
+        self.files.clear()
+        self.upload_tickets.clear()
 
     def channel(self, ref: Any) -> Channel:
         """A channel by ID, ``#name`` or ``name``."""
@@ -185,6 +292,82 @@ class SlackWorkspace:
         message.blocks = message.blocks if blocks is None else blocks
         shown = message.as_posted() | {"edited": {"user": BOT_USER_ID, "ts": edit_ts}}
         return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": shown}
+
+    def upload_url(self, args: dict[str, Any], base_url: str) -> dict[str, Any]:
+        """files.getUploadURLExternal: a file ID and a single-use URL to POST the bytes to."""
+        name = str(args.get("filename") or "").strip()
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_arguments") from None
+        if not name or length <= 0:
+            raise SlackError("missing_argument")  # documented for a length of 0
+        alt_txt = str(args.get("alt_txt") or "")
+        if len(alt_txt) > MAX_ALT_TXT:
+            raise SlackError("alt_txt_too_large")
+        upload = SharedFile(f"F0FILE{next(self._file_numbers):06d}", name, length, alt_txt, int(time.time()))
+        self.files[upload.id] = upload
+        ticket = secrets.token_urlsafe(24)
+        self.upload_tickets[ticket] = upload.id
+        return {"upload_url": f"{base_url}slack/upload/v1/{ticket}", "file_id": upload.id}
+
+    def receive(self, ticket: str, data: bytes) -> int:
+        """The POST to an upload URL; raises KeyError for a URL never issued or already completed."""
+        upload = self.files[self.upload_tickets[ticket]]
+        upload.data = data
+        return upload.size
+
+    def complete(self, args: dict[str, Any], base_url: str) -> dict[str, Any]:
+        """files.completeUploadExternal: share the uploaded files, one message per channel."""
+        wanted = args.get("files")
+        if isinstance(wanted, str):
+            try:
+                wanted = json.loads(wanted)
+            except ValueError:
+                raise SlackError("invalid_arguments") from None
+        if not (isinstance(wanted, list) and wanted and all(isinstance(f, dict) and f.get("id") for f in wanted)):
+            raise SlackError("invalid_arguments")
+        uploads = []
+        for entry in wanted:
+            upload = self.files.get(str(entry["id"]))
+            if upload is None or upload.completed or upload.data is None:
+                raise SlackError("file_not_found")  # "Could not find the file from the upload ticket."
+            uploads.append((upload, str(entry.get("title") or upload.name)))
+        refs = [ref for ref in str(args.get("channels") or "").split(",") if ref.strip()]
+        if args.get("channel_id"):
+            refs.insert(0, str(args["channel_id"]))
+        if len(refs) > MAX_SHARE_CHANNELS:
+            raise SlackError("channels_limit_exceeded")
+        targets = [self.channel(ref) for ref in refs]
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None and (len(targets) != 1 or not _is_ts(thread_ts)
+                                      or (targets[0].id, str(thread_ts)) not in self.messages):
+            raise SlackError("invalid_arguments")  # a thread needs exactly one channel and a message in it
+        comment = str(args.get("initial_comment") or "")
+        if len(comment) > MAX_TEXT:
+            raise SlackError("msg_too_long")
+        _, blocks = _text_and_blocks({"blocks": args.get("blocks")})
+        for upload, title in uploads:
+            upload.title, upload.completed, upload.initial_comment, upload.thread_ts = title, True, comment, thread_ts
+        self.upload_tickets = {t: f for t, f in self.upload_tickets.items() if not self.files[f].completed}
+        for channel in targets:
+            # Slack ignores blocks when an initial_comment is given.
+            message = Message(channel.id, self.next_ts(), comment, [] if comment else (blocks or []),
+                              thread_ts=self._thread_of(channel, thread_ts), files=[upload for upload, _ in uploads])
+            self.messages[(channel.id, message.ts)] = message
+            for upload, _ in uploads:
+                upload.shares.append((channel.id, message.ts))
+        return {"files": [upload.as_object(base_url, self.channels) for upload, _ in uploads]}
+
+    def _thread_of(self, channel: Channel, thread_ts: str | None) -> str | None:
+        if thread_ts is None:
+            return None
+        parent = self.messages[(channel.id, str(thread_ts))]
+        return parent.thread_ts or parent.ts
+
+    def shared_files(self) -> list[dict[str, Any]]:
+        shared = sorted((f for f in self.files.values() if f.completed), key=lambda f: f.id)
+        return [upload.as_state(self.channels) for upload in shared]
 
     def list_channels(self, args: dict[str, Any]) -> dict[str, Any]:
         types = {kind.strip() for kind in str(args.get("types") or "public_channel").split(",")}
@@ -309,6 +492,8 @@ METHODS = {
     "chat.update": lambda workspace, args, _base: workspace.update(args),
     "conversations.list": lambda workspace, args, _base: workspace.list_channels(args),
     "conversations.replies": lambda workspace, args, _base: workspace.replies(args),
+    "files.getUploadURLExternal": lambda workspace, args, base: workspace.upload_url(args, base),
+    "files.completeUploadExternal": lambda workspace, args, base: workspace.complete(args, base),
 }
 
 router = APIRouter(prefix=PREFIX, tags=["slack"])
@@ -337,6 +522,24 @@ async def web_api(method: str, request: Request) -> dict[str, Any]:
         return {"ok": False, "error": error.code}
 
 
+@router.post("/upload/v1/{ticket}")
+async def upload(ticket: str, request: Request) -> PlainTextResponse:
+    """An upload URL from files.getUploadURLExternal: the file's bytes, raw or as a multipart form's file part
+    (slack_sdk sends them raw). No token: the URL itself is the credential, and it works until completed."""
+    data = await request.body()
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        parts = [value for value in form.values() if not isinstance(value, str)]
+        if not parts:
+            return PlainTextResponse("no file in the form", status_code=400)
+        data = await parts[0].read()
+    try:
+        size = get_workspace(request).receive(ticket, data)
+    except KeyError:
+        return PlainTextResponse("upload URL unknown or already used", status_code=404)
+    return PlainTextResponse(f"OK - {size}")
+
+
 @router.get("/_sandbox/messages")
 async def list_messages(request: Request) -> dict[str, Any]:
     """Every message posted, oldest first, with its channel, thread and edits."""
@@ -345,6 +548,21 @@ async def list_messages(request: Request) -> dict[str, Any]:
 
 @router.delete("/_sandbox/messages")
 async def clear_messages(request: Request) -> dict[str, Any]:
-    """Forget every message."""
+    """Forget every message and file."""
     get_workspace(request).clear()
     return {"cleared": True}
+
+
+@router.get("/_sandbox/files")
+async def list_files(request: Request) -> dict[str, Any]:
+    """Every shared file, in upload order: name, size, title, channels, initial comment."""
+    return {"files": get_workspace(request).shared_files()}
+
+
+@router.get("/_sandbox/files/{file_id}/content")
+async def file_content(file_id: str, request: Request) -> Response:
+    """A shared file's bytes."""
+    upload = get_workspace(request).files.get(file_id)
+    if upload is None or not upload.completed:
+        raise HTTPException(status_code=404, detail=f"no shared file {file_id}")
+    return Response(upload.data or b"", media_type=upload.types[0])

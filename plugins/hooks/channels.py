@@ -3,6 +3,8 @@
 - Slack, through the provider's SlackHook: an incident's first message is posted to the
   channel; updates are replies in its thread; a resolution edits the first message and
   replies in the thread. ``thread_id`` keeps ``<channel id>:<ts>`` of the first message.
+  Files (report charts) are shared with ``SlackHook.send_file_v2``, i.e. slack_sdk's
+  ``files_upload_v2``: files.getUploadURLExternal, a POST of the bytes, files.completeUploadExternal.
 - Teams, through our TeamsWebhookHook: an Adaptive Card per event.
 - E-mail, through the SMTP provider's SmtpHook: HTML, with a Message-ID made from the outbox
   key and In-Reply-To the incident's first message, so mail clients thread them.
@@ -10,25 +12,44 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from prep_support.outbox import Sent
 
 CARD_STYLE = {"opened": "attention", "updated": "warning", "resolved": "good", "flapping": "warning"}
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")  # Slack's conversation IDs; anything else is a name
 
 
 class SlackSender:
     def __init__(self) -> None:
-        self._clients: dict[str, Any] = {}
+        self._hooks: dict[str, Any] = {}
 
-    def client(self, conn_id: str) -> Any:
-        if conn_id not in self._clients:
+    def hook(self, conn_id: str) -> Any:
+        if conn_id not in self._hooks:
             from airflow.providers.slack.hooks.slack import SlackHook
 
             from hooks.slack_retries import slack_retry_handlers
 
-            self._clients[conn_id] = SlackHook(slack_conn_id=conn_id, retry_handlers=slack_retry_handlers()).client
-        return self._clients[conn_id]
+            self._hooks[conn_id] = SlackHook(slack_conn_id=conn_id, retry_handlers=slack_retry_handlers())
+        return self._hooks[conn_id]
+
+    def client(self, conn_id: str) -> Any:
+        return self.hook(conn_id).client
+
+    def share_file(self, conn_id: str, channel: str, *, content: bytes, filename: str, title: str,
+                   comment: str) -> Sent:
+        """Upload a file to a channel (by ID, ``#name`` or name) with ``comment`` as its message."""
+        hook = self.hook(conn_id)
+        # files.completeUploadExternal takes only IDs; conversations.list (paged by the hook) resolves a name.
+        channel_id = channel if CHANNEL_ID.match(channel) else hook.get_channel_id(channel.removeprefix("#"))
+        answer = hook.send_file_v2(channel_id=channel_id, initial_comment=comment,
+                                   file_uploads={"content": content, "filename": filename, "title": title})
+        shared = answer["files"][0]
+        # The message's ts, when Slack has already recorded the share (it may do so asynchronously).
+        shares = shared.get("shares", {})
+        ts = next((s[0]["ts"] for kind in ("public", "private") for s in shares.get(kind, {}).values() if s), None)
+        return Sent(message_id=shared["id"], thread_id=f"{channel_id}:{ts}" if ts else None)
 
     def send(self, message: Any, root: Any | None) -> Sent:
         client = self.client(message.conn_id)

@@ -165,6 +165,11 @@ class ServiceNowHook(BaseHook):
         )
         return response.json()["result"]
 
+    def attachments(self, sys_id: str) -> list[dict[str, Any]]:
+        """Metadata (file_name, size_bytes, ...) of the incident's attachments."""
+        response = self._call("GET", self._url("attachment"), params={"sysparm_query": f"table_sys_id={sys_id}"})
+        return response.json()["result"]
+
     def test_connection(self) -> tuple[bool, str]:
         try:
             self._call("GET", self._table_url(), params={"sysparm_limit": 1, "sysparm_fields": "sys_id"})

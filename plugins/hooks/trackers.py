@@ -190,6 +190,14 @@ class ServiceNowTracker:
 
         with_retries(f"ServiceNow resolve {ticket.key}", resolve_once)
 
+    def attach(self, ticket: Ticket, file_name: str, content: bytes) -> None:
+        def attach_once() -> None:
+            if any(a.get("file_name") == file_name for a in self.hook.attachments(ticket.id)):
+                return
+            self.hook.attach_file(ticket.id, file_name, content, "text/csv")
+
+        with_retries(f"ServiceNow attach {file_name} to {ticket.key}", attach_once)
+
     def _journal(self, ticket: Ticket) -> str:
         return "\n".join(self.hook.journal(ticket.id))
 

@@ -4,6 +4,11 @@ Rows are sent in the order they were queued. An update or resolution goes into t
 of its incident's first message on that channel; while that first message is unsent, the
 later ones wait. A message that fails stays pending with its error and is tried again by the
 next attempt; the sender then raises so the task is retried (after sending all it could).
+
+Messages the outbox cannot carry (a report's chart is a file upload) are sent by their own
+task but kept in the same ledger under their key: ``claim_direct`` looks the key up and writes
+the row as ``sending`` (a status ``send_pending`` never picks up) before the upload, and
+``record_sent`` marks it ``sent`` after it, so a retried or re-run task skips what was sent.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from prep_support.schema import NotificationRow
 
 notifications = NotificationRow.__table__
 ROOT_EVENTS = ("opened", "flapping")
+SENDING = "sending"  # a message its own task is sending (see claim_direct)
 
 
 @dataclass(frozen=True)
@@ -80,3 +86,36 @@ def _root_of(engine: Engine, message: Any) -> Any | None:
                                         notifications.c.event.in_(ROOT_EVENTS))
             .order_by(notifications.c.id).limit(1)
         ).first()
+
+
+def claim_direct(engine: Engine, *, key: str, event: str, channel: str, conn_id: str, target: str, subject: str,
+                 body: str, now: datetime) -> bool:
+    """Record a message its task is about to send itself; False when the key was already sent.
+
+    A row left ``sending`` by an attempt that failed (or died) is claimed again with the new content.
+    """
+    content = {"event": event, "channel": channel, "conn_id": conn_id, "target": target, "subject": subject,
+               "body": body}
+    with engine.begin() as connection:
+        status = connection.execute(select(notifications.c.status).where(notifications.c.key == key)).scalar()
+        if status == "sent":
+            return False
+        if status is None:
+            connection.execute(insert(notifications).values(key=key, incident_id=None, status=SENDING, attempts=0,
+                                                            last_error="", created_at=now, **content))
+        else:
+            connection.execute(update(notifications).where(notifications.c.key == key).values(**content))
+    return True
+
+
+def record_sent(engine: Engine, key: str, sent: Sent, now: datetime) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(notifications).where(notifications.c.key == key).values(
+            status="sent", message_id=sent.message_id, thread_id=sent.thread_id,
+            attempts=notifications.c.attempts + 1, last_error="", sent_at=now))
+
+
+def record_failure(engine: Engine, key: str, error: BaseException) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(notifications).where(notifications.c.key == key).values(
+            attempts=notifications.c.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]))

@@ -53,6 +53,8 @@ class Tracker(Protocol):
 
     def resolve(self, ticket: Ticket, marker: str, text: str) -> None: ...
 
+    def attach(self, ticket: Ticket, file_name: str, content: bytes) -> None: ...
+
 
 TrackerFor = Callable[[ResolvedRoute], Tracker]
 
@@ -224,11 +226,19 @@ def _enqueue(connection: Connection, incident_id: int, step: str, event: str, se
         rows.append(("email", channels.email.conn_id, ",".join(channels.email.to),
                      f"[{service.name}] {headline}: {context['check_id']}", html))
     for channel, conn_id, target, subject, body in rows:
-        connection.execute(_insert_ignore(connection, notifications, {
-            "key": f"incident:{incident_id}:{step}:{channel}", "incident_id": incident_id, "event": event,
-            "channel": channel, "conn_id": conn_id, "target": target, "subject": subject, "body": body,
-            "status": "pending", "attempts": 0, "last_error": "", "created_at": now,
-        }, "key"))
+        queue_message(connection, key=f"incident:{incident_id}:{step}:{channel}", incident_id=incident_id,
+                      event=event, channel=channel, conn_id=conn_id, target=target, subject=subject, body=body,
+                      now=now)
+
+
+def queue_message(connection: Connection, *, key: str, incident_id: int | None, event: str, channel: str,
+                  conn_id: str, target: str, subject: str, body: str, now: datetime) -> None:
+    """Put a message in the outbox once: a second call with the same key does nothing."""
+    connection.execute(_insert_ignore(connection, notifications, {
+        "key": key, "incident_id": incident_id, "event": event, "channel": channel, "conn_id": conn_id,
+        "target": target, "subject": subject, "body": body, "status": "pending", "attempts": 0,
+        "last_error": "", "created_at": now,
+    }, "key"))
 
 
 def _insert_ignore(connection: Connection, table, values: dict, key: str, where=None):

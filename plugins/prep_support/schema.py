@@ -170,8 +170,9 @@ class IncidentRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     dedup_key: Mapped[str] = mapped_column(String(300))
     service_id: Mapped[str] = mapped_column(ForeignKey("services.id"))
-    check_id: Mapped[str] = mapped_column(ForeignKey("checks.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # availability | performance | flapping
+    # "service/check" for monitoring, "dq/<suite>/<check>" for data quality (so no foreign key to checks)
+    check_id: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20))  # availability | performance | flapping | data
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | resolved
     state: Mapped[str] = mapped_column(String(20))  # the check's state when last updated
     priority: Mapped[str] = mapped_column(String(20))
@@ -243,3 +244,30 @@ class TrendReportRow(Base):
     summary: Mapped[dict] = mapped_column(JSON)
     chart_png: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class QualityResultRow(Base):
+    """One data-quality check's outcome for one data interval; re-checking the interval replaces it."""
+
+    __tablename__ = "dq_results"
+    __table_args__ = (
+        UniqueConstraint("suite_id", "check_id", "interval_start"),
+        Index("ix_dq_results_suite_check_end", "suite_id", "check_id", "interval_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    suite_id: Mapped[str] = mapped_column(String(100))
+    check_id: Mapped[str] = mapped_column(String(200))
+    interval_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    interval_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    expectation: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(10))  # warn | fail
+    success: Mapped[bool] = mapped_column(Boolean)
+    observed_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    unexpected_count: Mapped[int | None] = mapped_column(nullable=True)
+    element_count: Mapped[int | None] = mapped_column(nullable=True)
+    unexpected_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    sample: Mapped[dict] = mapped_column(JSON, default=dict)  # {"columns": [...], "rows": [[...]]}, masked
+    run_id: Mapped[str] = mapped_column(String(250))
+    evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -43,6 +43,14 @@ def assert_fits_spec(spec: dict[str, Any], method: str, body: dict[str, Any]) ->
     jsonschema.Draft4Validator(schema).validate(body)
 
 
+def assert_fits_spec_object(spec: dict[str, Any], definition: str, body: dict[str, Any]) -> None:
+    """Validate an object against one of the description's definitions (e.g. objs_file)."""
+    import jsonschema
+
+    schema = spec["definitions"][definition] | {"definitions": spec["definitions"]}
+    jsonschema.Draft4Validator(schema).validate(body)
+
+
 def slack_hook(**kwargs: Any) -> SlackHook:
     return SlackHook(slack_conn_id="slack_api_default", **kwargs)
 
@@ -192,3 +200,91 @@ def test_channel_lookup_waits_out_a_rate_limit(sandbox) -> None:
     mark = len(journal(sandbox))
     assert slack_hook().get_channel_id("supply-support") == "C0SUPSUPRT"
     assert statuses(journal(sandbox)[mark:], "conversations.list") == [429, 200]
+
+
+def shared_files(sandbox) -> list[dict[str, Any]]:
+    return requests.get(f"{sandbox.base_url}/slack/_sandbox/files", timeout=TIMEOUT).json()["files"]
+
+
+def test_send_file_v2_uploads_in_three_steps_and_shares_with_a_message(sandbox, spec) -> None:
+    hook = slack_hook()
+    content = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (900).to_bytes(4, "big") + (500).to_bytes(4, "big")
+    mark = len(journal(sandbox))
+    answer = hook.send_file_v2(channel_id="C0PAYSUPRT", initial_comment="Weekly trend: *99.50 %*",
+                               file_uploads={"content": content, "filename": "trend.png", "title": "Payments API"})
+    calls = [call["path"] for call in journal(sandbox)[mark:]]
+    assert calls == ["/slack/api/files.getUploadURLExternal", "/slack/api/files.completeUploadExternal"]
+
+    (shared,) = answer["files"]
+    assert shared["id"].startswith("F") and answer["file"] == shared
+    assert (shared["name"], shared["title"], shared["size"], shared["mimetype"], shared["filetype"]) == (
+        "trend.png", "Payments API", len(content), "image/png", "png")
+    assert (shared["original_w"], shared["original_h"], shared["channels"]) == (900, 500, ["C0PAYSUPRT"])
+    (share,) = shared["shares"]["public"]["C0PAYSUPRT"]
+    assert_fits_spec_object(spec, "objs_file", {k: v for k, v in shared.items() if k != "shares"})
+
+    (message,) = posted(sandbox)
+    assert (message["channel_name"], message["ts"], message["text"]) == (
+        "payments-support", share["ts"], "Weekly trend: *99.50 %*")
+    assert [f["id"] for f in message["files"]] == [shared["id"]]
+    (state,) = shared_files(sandbox)
+    assert {k: state[k] for k in ("name", "size", "title", "channel_names", "initial_comment", "original_w")} == {
+        "name": "trend.png", "size": len(content), "title": "Payments API", "channel_names": ["payments-support"],
+        "initial_comment": "Weekly trend: *99.50 %*", "original_w": 900}
+    body = requests.get(f"{sandbox.base_url}/slack/_sandbox/files/{shared['id']}/content", timeout=TIMEOUT)
+    assert (body.content, body.headers["content-type"]) == (content, "image/png")
+
+
+def test_an_upload_is_completed_once_and_only_after_its_bytes_arrived(sandbox) -> None:
+    client = slack_hook().client
+    ticket = client.files_getUploadURLExternal(filename="notes.txt", length=5)
+    assert ticket["upload_url"].startswith(f"{sandbox.base_url}/slack/upload/v1/")
+    files = [{"id": ticket["file_id"], "title": "Notes"}]
+    with pytest.raises(SlackApiError) as early:
+        client.files_completeUploadExternal(files=files, channel_id="C0PREPSUPT")
+    assert early.value.response["error"] == "file_not_found"
+
+    # The upload URL takes a multipart form as well as raw bytes (https://api.slack.com/methods/files.getUploadURLExternal).
+    uploaded = requests.post(ticket["upload_url"], files={"file": ("notes.txt", b"hello")}, timeout=TIMEOUT)
+    assert (uploaded.status_code, uploaded.text) == (200, "OK - 5")
+    thread = client.chat_postMessage(channel="#prep-support", text="notes follow")
+    done = client.files_completeUploadExternal(files=files, channel_id="C0PREPSUPT", thread_ts=thread["ts"])
+    assert done["files"][0]["title"] == "Notes"
+    replies = client.conversations_replies(channel="C0PREPSUPT", ts=thread["ts"])["messages"]
+    assert len(replies) == 2 and replies[1]["thread_ts"] == thread["ts"]
+
+    with pytest.raises(SlackApiError) as again:
+        client.files_completeUploadExternal(files=files, channel_id="C0PREPSUPT")
+    assert again.value.response["error"] == "file_not_found"
+    assert requests.post(ticket["upload_url"], data=b"late", timeout=TIMEOUT).status_code == 404
+    assert [f["name"] for f in shared_files(sandbox)] == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        pytest.param(lambda c: c.files_getUploadURLExternal(filename="a.png", length=0), "missing_argument",
+                     id="empty-file"),
+        pytest.param(lambda c: c.files_getUploadURLExternal(filename="a.png", length=1, alt_txt="x" * 1001),
+                     "alt_txt_too_large", id="long-alt-text"),
+        pytest.param(lambda c: c.files_completeUploadExternal(files=[{"id": "F0NOSUCHFILE"}]), "file_not_found",
+                     id="unknown-file"),
+        pytest.param(lambda c: c.api_call("files.completeUploadExternal", params={"files": "not json"}),
+                     "invalid_arguments", id="files-not-json"),
+    ],
+)
+def test_upload_errors_are_ok_false(sandbox, call, error: str) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        call(slack_hook().client)
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (200, error)
+    assert shared_files(sandbox) == []
+
+
+def test_sharing_to_an_unknown_channel_is_refused(sandbox) -> None:
+    client = slack_hook().client
+    ticket = client.files_getUploadURLExternal(filename="a.txt", length=1)
+    requests.post(ticket["upload_url"], data=b"a", timeout=TIMEOUT).raise_for_status()
+    with pytest.raises(SlackApiError) as raised:
+        client.files_completeUploadExternal(files=[{"id": ticket["file_id"]}], channel_id="C0NOSUCHCHAN")
+    assert raised.value.response["error"] == "channel_not_found"
+    assert posted(sandbox) == [] and shared_files(sandbox) == []

@@ -1,0 +1,88 @@
+"""
+### Data quality
+
+Every night at 02:00 UTC, validate each data-quality suite (`include/config/quality/*.yaml`,
+one file per dataset) on the slice of its data that belongs to the run's data interval
+(the previous day), and act on the outcome:
+
+- `validate_suite` (mapped, one per suite): Great Expectations semantics, pushed down to SQL
+  on PostgreSQL and SQLite (pandas for file suites). Outcomes are upserted per
+  (suite, check, interval): re-running a day replaces that day.
+- `reconcile_quality`: one incident per failing `fail` check (Jira or ServiceNow by the
+  suite's service, `include/config/routing.yaml`), updated when the numbers change, resolved
+  when it passes, with a CSV sample of failing rows (sensitive columns masked) on the ticket.
+  A failing `warn` check notifies the team channel, without an incident.
+- `send_notifications`: the messages, once each.
+
+A suite can also run when its producer updates an asset (`schedule_on_asset` in the suite):
+such a run validates only the suites of the updated assets, for the day so far.
+
+**Backfill** (catchup is on from `PREP_DQ_START_DATE`, default 2026-11-01):
+
+    airflow backfill create --dag-id data_quality --from-date 2026-11-20 --to-date 2026-11-22 \\
+        --reprocess-behavior failed
+
+A broken suite file fails only `report_broken_suites`, naming the file, check and field;
+the other suites still run.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
+
+from notifiers.callbacks import notify_support_channel
+from operators.reconcile_quality import ReconcileQualityOperator
+from operators.send_notifications import SendNotificationsOperator
+from operators.validate_suite import ValidateSuiteOperator
+from prep_support.catalog import load_catalog
+from prep_support.quality.config import load_suites
+
+START = datetime.fromisoformat(os.environ.get("PREP_DQ_START_DATE", "2026-11-01T00:00:00+00:00"))
+SUITES, BROKEN = load_suites(catalog=load_catalog())
+ASSETS = sorted({suite.schedule_on_asset for suite in SUITES if suite.schedule_on_asset})
+NIGHTLY = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
+
+
+@dag(
+    schedule=AssetOrTimeSchedule(timetable=NIGHTLY, assets=[Asset(uri) for uri in ASSETS]) if ASSETS else NIGHTLY,
+    start_date=START,
+    catchup=True,
+    max_active_runs=3,
+    dagrun_timeout=timedelta(hours=4),
+    default_args={
+        "owner": "production-support",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "on_failure_callback": notify_support_channel,
+    },
+    tags=["data-quality", "prep-support"],
+    doc_md=__doc__,
+)
+def data_quality():
+    @task
+    def select_suites(dag_run=None, triggering_asset_events=None) -> list[str]:
+        """All suites; in an asset-triggered run only those whose asset was updated."""
+        if str(dag_run.run_type) != "asset_triggered":
+            return [suite.id for suite in SUITES]
+        updated = {str(asset.uri) for asset in (triggering_asset_events or {})}
+        return [suite.id for suite in SUITES if suite.schedule_on_asset in updated]
+
+    @task
+    def report_broken_suites() -> None:
+        """Fail (and so tell the support channel) when a suite file does not validate."""
+        if BROKEN:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException("broken data-quality suites:\n" + "\n".join(str(e) for e in BROKEN))
+
+    validated = ValidateSuiteOperator.partial(task_id="validate_suite").expand(suite_id=select_suites())
+    reconcile = ReconcileQualityOperator(task_id="reconcile_quality", trigger_rule="all_done")
+    notify = SendNotificationsOperator(task_id="send_notifications", trigger_rule="all_done")
+    validated >> reconcile >> notify
+    report_broken_suites()
+
+
+data_quality()

@@ -1,0 +1,146 @@
+"""Validating a suite on its database, pushed down to SQL (PostgreSQL and SQLite).
+
+The table is never loaded into Python. All row-level checks of a suite are computed in ONE pass
+over the interval's rows (see :mod:`prep_support.quality.sql_checks`); uniqueness takes a GROUP
+BY each; samples of failing rows (at most 20, sensitive columns masked) are fetched with a
+LIMITed query for failing checks only. Everything runs in one read-only transaction
+(REPEATABLE READ on PostgreSQL, so all queries see the same snapshot) under a deadline of the
+suite's ``timeout_s``: PostgreSQL's ``statement_timeout`` is set to the time left before each
+statement, SQLite is interrupted by a progress handler. Any failure raises
+:class:`~prep_support.quality.outcomes.QualityError` and no outcome is returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from prep_support.quality.config import Suite
+from prep_support.quality.outcomes import CheckOutcome, QualityError, masked_sample
+from prep_support.quality.sql_checks import Context, MainPass, Plan, plan_check
+from prep_support.quality.sql_source import Source, open_source, table_columns
+
+_QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement cancelled by statement_timeout
+_UNREACHABLE = re.compile(r"could not connect|connection refused|could not translate host|unable to open database"
+                          r"|server closed the connection|timeout expired|no route to host|password authentication",
+                          re.IGNORECASE)
+
+
+def validate_sql(engine: Engine, suite: Suite, interval_start: datetime, interval_end: datetime,
+                 volume_history: Mapping[str, list[int]] | None = None) -> list[CheckOutcome]:
+    """Every check of ``suite`` on the rows of [interval_start, interval_end), in the suite's order.
+
+    ``volume_history`` gives, per volume check id, the row counts recorded for the previous
+    intervals (oldest first). Raises QualityError naming the suite, its dataset and the cause
+    (unreachable database, missing table or column, timeout, a query the database refused).
+    """
+    if suite.source_kind == "files":
+        raise ValueError(f"suite {suite.id!r} reads files: validate it with file_engine.validate_files")
+    try:
+        with _read_only(engine, suite) as session:
+            source = open_source(session.connection, suite, interval_start, interval_end)
+            return _validate(session, source, volume_history or {})
+    except QualityError:
+        raise
+    except (SQLAlchemyError, ValueError) as error:
+        raise QualityError(suite, _cause(error, suite)) from error
+
+
+class _Session:
+    """A connection that runs each statement under what is left of the suite's deadline."""
+
+    def __init__(self, connection: Connection, deadline: float) -> None:
+        self.connection = connection
+        self.deadline = deadline
+        self.postgres = connection.dialect.name == "postgresql"
+
+    def run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        if self.postgres:
+            remaining_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
+            self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {remaining_ms}")
+        return self.connection.execute(statement)
+
+
+@contextmanager
+def _read_only(engine: Engine, suite: Suite) -> Iterator[_Session]:
+    deadline = time.monotonic() + suite.timeout_s
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            with connection.begin():
+                # Naive timestamps and the interval's bounds then compare in UTC, whatever the server's zone.
+                connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(suite.timeout_s * 1000)}")
+                yield _Session(connection, deadline)
+            return
+        raw = connection.connection.driver_connection
+        _sqlite_guards(raw, deadline)
+        try:
+            with connection.begin():
+                yield _Session(connection, deadline)
+        finally:
+            with suppress(sqlite3.Error):  # a broken connection is discarded by the pool anyway
+                raw.set_progress_handler(None, 0)
+                raw.execute("PRAGMA query_only = 0")
+
+
+def _sqlite_guards(raw: Any, deadline: float) -> None:
+    """REGEXP as Python's re.search, no writes, and an interrupt once the deadline has passed."""
+    raw.create_function("regexp", 2, _regexp, deterministic=True)
+    raw.execute("PRAGMA query_only = 1")
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+
+
+def _regexp(pattern: str, value: Any) -> bool | None:
+    return None if value is None else re.search(pattern, str(value)) is not None
+
+
+def _validate(session: _Session, source: Source, volume_history: Mapping[str, list[int]]) -> list[CheckOutcome]:
+    suite = source.suite
+    main = MainPass(session.connection.dialect.name)
+    context = Context(source, main, volume_history,
+                      lambda schema, table: table_columns(session.connection, suite, schema, table))
+    plans = [plan_check(check, context) for check in suite.checks]
+    values: Mapping[str, Any] = {}
+    if main.expressions:
+        values = session.run(main.statement(source)).one()._mapping
+    outcomes = []
+    for plan in plans:
+        try:
+            outcomes.append(plan.finish(values, session.run))
+        except (TypeError, ValueError) as error:  # e.g. text bounds against a numeric min, a bad timestamp
+            raise QualityError(suite, f"check {plan.check.id!r}: {type(error).__name__}: {error}") from error
+    return [_with_sample(session, suite, plan, outcome) for plan, outcome in zip(plans, outcomes, strict=True)]
+
+
+def _with_sample(session: _Session, suite: Suite, plan: Plan, outcome: CheckOutcome) -> CheckOutcome:
+    """The outcome of a failing row-level check with up to 20 of its rows, sensitive columns masked."""
+    if outcome.success or not plan.check.row_level or not outcome.unexpected_count:
+        return outcome
+    query = plan.unexpected_rows()
+    if query is None:
+        return outcome
+    result = session.run(query)
+    columns, rows = masked_sample(list(result.keys()), result.fetchall(), suite.sensitive_columns)
+    return dataclasses.replace(outcome, sample_columns=columns, sample_rows=rows)
+
+
+def _cause(error: Exception, suite: Suite) -> str:
+    """What went wrong, in one line an on-call engineer can act on."""
+    original = getattr(error, "orig", None) or error
+    text = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    if getattr(original, "pgcode", None) == _QUERY_CANCELED or text == "interrupted":
+        return f"query timed out (the suite's timeout_s is {suite.timeout_s:g} s)"
+    if (isinstance(error, DBAPIError) and error.connection_invalidated) or _UNREACHABLE.search(text):
+        return f"cannot reach the database: {text}"
+    return f"{type(original).__name__}: {text}"
