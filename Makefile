@@ -24,8 +24,14 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The docker-compose topology as processes on this machine (local PostgreSQL and Redis); Ctrl-C stops it.
+.PHONY: distributed
+distributed: venv
+	$(PY) scripts/distributed.py $(DISTRIBUTED_ARGS)
+
 bench: venv
 	$(PY) bench/health_sweep.py
+	$(PY) bench/data_quality.py $(BENCH_DQ_ARGS)
 
 clean:
 	rm -rf .airflow $(VENV) $(VENV)-uv .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,9 +57,21 @@ base_log_folder = {HOME / "logs"}
 
 def environment() -> dict[str, str]:
     env = dict(os.environ, AIRFLOW_HOME=str(HOME), PREP_SUPPORT_CACHE_DIR=str(HOME / "cache"))
+    # data_quality catches up from this date: the week the sandbox's estate has data for.
+    env.setdefault("PREP_DQ_START_DATE", dq_start_date())
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+def dq_start_date() -> str:
+    """Seven days before the first `make run` (kept in .airflow so later runs catch up from the same day)."""
+    marker = HOME / "dq_start_date"
+    if not marker.exists():
+        HOME.mkdir(exist_ok=True)
+        start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=7)
+        marker.write_text(start.isoformat())
+    return marker.read_text().strip()
 
 
 def airflow(*args: str) -> None:
