@@ -1,0 +1,113 @@
+"""What each page shows, read on one connection: the overview, and one service with its charts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from sqlalchemy import Connection
+
+from prep_support.dashboard import charts
+from prep_support.dashboard.queries import (
+    SEVERITY,
+    CheckHealth,
+    HourPoint,
+    Incident,
+    ServiceDetail,
+    ServiceSummary,
+    Window,
+    checks_needing_attention,
+    current_and_upcoming_windows,
+    open_incidents,
+    service_detail,
+    service_history,
+    services_summary,
+    silenced_services,
+)
+
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+
+
+def chart_end(now: datetime) -> datetime:
+    """The end of the hour in progress: the last 24 hours and 7 days include it."""
+    return now.replace(minute=0, second=0, microsecond=0) + charts.HOUR
+
+
+def availability(points: list[HourPoint]) -> float | None:
+    results = sum(point.results for point in points)
+    return 100.0 * (results - sum(point.failures for point in points)) / results if results else None
+
+
+@dataclass
+class Overview:
+    now: datetime
+    services: list[ServiceSummary]  # worst first
+    attention: list[CheckHealth]  # checks not ok, or flapping
+    incidents: list[Incident]
+    windows: list[Window]
+
+    @property
+    def state_counts(self) -> list[tuple[str, int]]:
+        """How many services are in each state, worst first."""
+        counts = Counter(service.state for service in self.services)
+        return sorted(counts.items(), key=lambda item: SEVERITY.get(item[0], 0))
+
+
+@dataclass
+class ServicePage:
+    now: datetime
+    service: ServiceDetail
+    incidents: list[Incident]
+    windows: list[Window]
+    history: list[HourPoint]  # the last 7 days, hourly, hours without results left out
+
+    @cached_property
+    def end(self) -> datetime:
+        return chart_end(self.now)
+
+    @cached_property
+    def day_history(self) -> list[HourPoint]:
+        start = self.end - DAY
+        return [point for point in self.history if point.hour >= start]
+
+    @property
+    def availability_24h_pct(self) -> float | None:
+        return availability(self.day_history)
+
+    @property
+    def availability_7d_pct(self) -> float | None:
+        return availability(self.history)
+
+    def charts(self) -> list[charts.Chart]:
+        week = charts.HourlySeries.of(self.history, self.end - WEEK, WEEK // charts.HOUR)
+        day = week.last(DAY // charts.HOUR)
+        return [
+            charts.latency_chart(day, "Latency, last 24 hours"),
+            charts.availability_chart(day, "Availability, last 24 hours"),
+            charts.latency_chart(week, "Latency, last 7 days"),
+            charts.availability_chart(week, "Availability, last 7 days"),
+        ]
+
+
+def load_overview(connection: Connection, now: datetime) -> Overview:
+    end = chart_end(now)
+    found = services_summary(connection, end - DAY, end)
+    windows = current_and_upcoming_windows(connection, now)
+    silenced = silenced_services(windows)
+    for service in found:
+        service.in_maintenance = service.id in silenced
+    return Overview(now, found, checks_needing_attention(connection), open_incidents(connection), windows)
+
+
+def load_service_page(connection: Connection, service_id: str, now: datetime) -> ServicePage | None:
+    end = chart_end(now)
+    service = service_detail(connection, service_id, end - WEEK, end - DAY, end)
+    if service is None:
+        return None
+    windows = current_and_upcoming_windows(connection, now, service_id)
+    service.in_maintenance = service_id in silenced_services(windows)
+    history = service_history(connection, service_id, end - WEEK, end)
+    return ServicePage(now, service, open_incidents(connection, service_id), windows, history)
