@@ -14,26 +14,18 @@ scheme (https by default), port optional, login/password = a user with the ``iti
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
 
-from hooks.http_client import DEFAULT_TIMEOUT, send
+from hooks.api_connection import ApiConnection, api_connection
+from hooks.http_client import send
 
 TABLE = "incident"
 STATE_RESOLVED = "6"
 PAGE_SIZE = 100
-
-
-@dataclass(frozen=True)
-class ServiceNowConnParams:
-    base_url: str
-    login: str
-    password: str
-    timeout: tuple[float, float]
 
 
 class ServiceNowHook(BaseHook):
@@ -53,26 +45,15 @@ class ServiceNowHook(BaseHook):
         self.servicenow_conn_id = servicenow_conn_id
 
     @cached_property
-    def conn_params(self) -> ServiceNowConnParams:
+    def conn_params(self) -> ApiConnection:
         """The instance's URL and credentials, read from the Connection on first use."""
-        conn = self.get_connection(self.servicenow_conn_id)
-        missing = [name for name in ("host", "login", "password") if not getattr(conn, name)]
-        if missing:
-            raise ValueError(f"Connection {self.servicenow_conn_id!r} needs {', '.join(missing)} for ServiceNow")
-        extra = conn.extra_dejson
-        host = conn.host.rstrip("/")
-        if "://" not in host:
-            port = f":{conn.port}" if conn.port else ""
-            host = f"{conn.schema or 'https'}://{host}{port}"
-        base_path = str(extra.get("base_path") or "").strip("/")
-        read_timeout = float(extra.get("timeout", DEFAULT_TIMEOUT[1]))
-        return ServiceNowConnParams(f"{host}/{base_path}" if base_path else host, conn.login, conn.password,
-                                    (DEFAULT_TIMEOUT[0], read_timeout))
+        return api_connection(self.get_connection(self.servicenow_conn_id), "ServiceNow", needs=("login", "password"))
 
     @cached_property
     def session(self) -> requests.Session:
         session = requests.Session()
         session.auth = (self.conn_params.login, self.conn_params.password)
+        session.verify = self.conn_params.verify
         session.headers.update({"Accept": "application/json"})
         return session
 
