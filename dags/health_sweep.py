@@ -39,6 +39,7 @@ from operators.reconcile_incidents import ReconcileIncidentsOperator
 from operators.send_notifications import SendNotificationsOperator
 from prep_support.catalog import load_catalog
 from prep_support.paths import catalog_path
+from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
@@ -63,6 +64,7 @@ load_routing(load_catalog(CATALOG_PATH))
     },
     tags=["monitoring", "prep-support"],
     doc_md=__doc__,
+    access_control=dag_access_control("health_sweep"),
 )
 def health_sweep():
     @task

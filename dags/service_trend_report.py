@@ -33,6 +33,7 @@ from notifiers.callbacks import notify_support_channel
 from operators.trend_report import TrendReportOperator
 from prep_support.catalog import load_catalog
 from prep_support.paths import catalog_path
+from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
@@ -56,6 +57,7 @@ load_routing(load_catalog(CATALOG_PATH))
     },
     tags=["monitoring", "reports", "prep-support"],
     doc_md=__doc__,
+    access_control=dag_access_control("service_trend_report"),
 )
 def service_trend_report():
     TrendReportOperator(task_id="report_services", catalog_path=CATALOG_PATH)

@@ -409,6 +409,9 @@ class DistributedAirflow:
             # FAB's roles and permissions are synced by `users create` and again by the api-server as it
             # starts; run concurrently, the two insert the same rows (a unique violation): user first.
             self._wait_process("users-create", pending.pop("users-create"))
+            # Our roles (plugins/prep_support/roles.py) before the dag-processor stores the DAGs: their
+            # access_control names them, and FAB refuses a DAG naming a role that does not exist.
+            self.create_roles()
             self.timings["prepare"] = time.monotonic() - began
             for name in (*SERVICES, *self.workers):
                 self.start_component(name)
@@ -605,6 +608,13 @@ class DistributedAirflow:
                 hint = (f" - the CeleryExecutor does not import with celery {version('celery')} and "
                         f"apache-airflow-providers-celery {version('apache-airflow-providers-celery')}")
             raise TopologyError(f"{name} failed (exit {code}){hint}; its output:\n{tail}")
+
+    # -- roles (issue 7 item 2)
+
+    def create_roles(self, demo_users: bool = False) -> None:
+        """Create or update our FAB roles (scripts/create_roles.py); with ``demo_users``, one user per role."""
+        argv = [str(BIN / "python"), str(ROOT / "scripts" / "create_roles.py")]
+        self._wait_process("create-roles", self._run_async("create-roles", argv + ["--demo-users"] * demo_users))
 
     # -- components
 

@@ -297,6 +297,8 @@ def test_required_service_starts_with_plain_up(name: str) -> None:
         pytest.param(r"\bairflow db migrate\b", id="metadata-db"),
         pytest.param(r"\bairflow users create\b[^\n]*--role Admin\b", id="admin-user"),
         pytest.param(r"\bpython -m prep_support\.migrate\b", id="support-db"),
+        # Before any DAG is stored: FAB refuses a DAG whose access_control names a missing role.
+        pytest.param(r"\bpython /opt/airflow/scripts/create_roles\.py\b", id="roles"),
     ],
 )
 def test_init_runs_setup_step(step: str) -> None:
@@ -307,6 +309,14 @@ def test_init_runs_setup_step(step: str) -> None:
 def test_init_creates_the_admin_after_the_metadata_tables() -> None:
     script = command_text(service("airflow-init"))
     assert script.index("airflow db migrate") < script.index("airflow users create")
+    # `users create` syncs FAB's built-in roles and permissions; ours come after, on top of them.
+    assert script.index("airflow users create") < script.index("scripts/create_roles.py")
+
+
+def test_init_roles_script_is_mounted() -> None:
+    init = service("airflow-init")
+    script = re.search(r"\bpython (/opt/airflow/scripts/\S+\.py)", command_text(init)).group(1)
+    assert host_path(init, script) == ROOT / "scripts" / "create_roles.py"
 
 
 def test_init_modules_exist_in_the_mounted_plugins() -> None:

@@ -376,3 +376,57 @@ def test_every_other_dag_runs_over_the_api(
         else:
             print(f"[info] {dag_id}: no effect check beyond success yet")
         print(f"[timing] {dag_id}: {len(runs)} runs finished {time.monotonic() - began:.1f} s after the last wait")
+
+
+# --- Roles (issue 7 item 2): FAB roles and DAG-level access_control, over the REST API ----------
+
+
+def status_as(topology: DistributedAirflow, token: str, method: str, path: str, payload: Any = None) -> int:
+    """The HTTP status of one REST API call made with a user's JWT."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{topology.api_url}{path}", method=method, data=None if payload is None else json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_roles_decide_who_may_see_trigger_clear_and_backfill(topology: DistributedAirflow) -> None:
+    from prep_support.roles import DEMO_USERS
+
+    # The roles were made before the DAGs were stored (DistributedAirflow.start); again, idempotently,
+    # with one demo user per role (password = user name).
+    topology.create_roles(demo_users=True)
+    tokens = {user: topology.token(user, user) for user in DEMO_USERS}
+    sweep = "/api/v2/dags/health_sweep"
+    now = datetime.now(UTC)
+    clear_body = {"dry_run": True, "only_failed": True}
+    backfill_body = {"dag_id": "health_sweep", "from_date": (now - timedelta(hours=1)).isoformat(),
+                     "to_date": now.isoformat(), "reprocess_behavior": "failed"}
+    seen = {user: {"read": status_as(topology, token, "GET", sweep),
+                   "runs": status_as(topology, token, "GET", f"{sweep}/dagRuns"),
+                   "clear": status_as(topology, token, "POST", f"{sweep}/clearTaskInstances", clear_body),
+                   "backfill": status_as(topology, token, "POST", "/api/v2/backfills/dry_run", backfill_body)}
+            for user, token in tokens.items()}
+    # Triggering last: runs by analyst and on-call are made (one logical date each: they are unique per DAG).
+    for offset, user in enumerate(("viewer", "reviewer", "oncall", "analyst")):
+        body = {"logical_date": (now + timedelta(seconds=offset)).isoformat(), "conf": {}}
+        seen[user]["trigger"] = status_as(topology, tokens[user], "POST", f"{sweep}/dagRuns", body)
+    print(f"\n[info] health_sweep as each role: {seen}")
+
+    assert seen["viewer"] == {"read": 200, "runs": 200, "clear": 403, "backfill": 403, "trigger": 403}
+    assert seen["analyst"] == {"read": 200, "runs": 200, "clear": 200, "backfill": 200, "trigger": 200}
+    assert seen["oncall"] == {"read": 200, "runs": 200, "clear": 200, "backfill": 200, "trigger": 200}
+    assert seen["reviewer"]["read"] in (403, 404) and seen["reviewer"]["runs"] in (403, 404)
+    assert {seen["reviewer"][action] for action in ("clear", "backfill", "trigger")} <= {403, 404}
+    # The reviewer sees no support DAG in the list either (none of the DAGs that landed is theirs).
+    listed = status_as(topology, tokens["reviewer"], "GET", "/api/v2/dags")
+    assert listed in (200, 403)
+    if listed == 200:
+        assert "health_sweep" not in str(topology._http("GET", "/api/v2/dags", None, token=tokens["reviewer"]))

@@ -3,8 +3,10 @@
 The same level-based reconciliation as monitoring (``prep_support.incidents.plan`` and
 ``prep_support.reconcile.apply``), over data-quality checks instead of probes:
 
-- a ``fail`` check with a failing interval in the lookback window (default 7 days before the
-  newest interval recorded) should have one open incident, keyed ``dq/<suite>/<check>/data``;
+- a ``fail`` check with a failing interval (its latest check failed) in the lookback window (90 days
+  before the newest interval recorded) should have one open incident, keyed ``dq/<suite>/<check>/data``.
+  A failed day keeps the incident open until it is re-checked and passes (or ages out of the
+  window): later days passing do not mean the bad rows of that day were fixed;
   its evidence (failing days, unexpected counts, a summary of sample rows) changes when the
   numbers do, which comments on the ticket; when every interval in the window passes
   (re-checked after a fix, or by a backfill), it is resolved;
@@ -34,7 +36,7 @@ from prep_support.routing import Routing
 
 DATA = "data"
 FAILING = "failing"
-LOOKBACK = timedelta(days=7)
+LOOKBACK = timedelta(days=90)
 SAMPLE_IN_MESSAGE = 3
 
 
