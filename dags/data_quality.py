@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable, dag, task
 
-from notifiers.callbacks import notify_support_channel
+from notifiers.callbacks import support_default_args
 from operators.reconcile_quality import ReconcileQualityOperator
 from operators.send_notifications import SendNotificationsOperator
 from operators.validate_suite import ValidateSuiteOperator
@@ -53,12 +53,7 @@ NIGHTLY = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
     catchup=True,
     max_active_runs=3,
     dagrun_timeout=timedelta(hours=4),
-    default_args={
-        "owner": "production-support",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "on_failure_callback": notify_support_channel,
-    },
+    default_args=support_default_args(retry_delay=timedelta(minutes=2)),
     tags=["data-quality", "prep-support"],
     doc_md=__doc__,
     access_control=dag_access_control("data_quality"),

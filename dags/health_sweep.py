@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from notifiers.callbacks import notify_support_channel
+from notifiers.callbacks import support_default_args
 from operators.evaluate_health import EvaluateHealthOperator
 from operators.probe_checks import ProbeChecksOperator
 from operators.reconcile_incidents import ReconcileIncidentsOperator
@@ -56,12 +56,7 @@ load_routing(load_catalog(CATALOG_PATH))
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
-    default_args={
-        "owner": "production-support",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
-        "on_failure_callback": notify_support_channel,
-    },
+    default_args=support_default_args(retry_delay=timedelta(seconds=20)),
     tags=["monitoring", "prep-support"],
     doc_md=__doc__,
     access_control=dag_access_control("health_sweep"),

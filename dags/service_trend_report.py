@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag
 
-from notifiers.callbacks import notify_support_channel
+from notifiers.callbacks import support_default_args
 from operators.trend_report import TrendReportOperator
 from prep_support.catalog import load_catalog
 from prep_support.paths import catalog_path
@@ -49,12 +49,7 @@ load_routing(load_catalog(CATALOG_PATH))
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={
-        "owner": "production-support",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-        "on_failure_callback": notify_support_channel,
-    },
+    default_args=support_default_args(retry_delay=timedelta(minutes=5)),
     tags=["monitoring", "reports", "prep-support"],
     doc_md=__doc__,
     access_control=dag_access_control("service_trend_report"),

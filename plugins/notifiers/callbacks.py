@@ -6,6 +6,7 @@ Importing the Slack provider costs about 0.3 s, and the DAG processor parses eve
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 SUPPORT_CHANNEL = "#prep-support"
@@ -23,3 +24,13 @@ def notify_support_channel(context: Any) -> None:
     except ValueError:  # a broken config must not hide the failure being reported
         channel, conn_id = SUPPORT_CHANNEL, "slack_api_default"
     SupportChannelNotifier(channel=channel, slack_conn_id=conn_id)(context)
+
+
+def support_default_args(retry_delay: timedelta) -> dict[str, Any]:
+    """What every Prep Support task shares: the owning team, two retries, the support-channel alert."""
+    return {
+        "owner": "production-support",
+        "retries": 2,
+        "retry_delay": retry_delay,
+        "on_failure_callback": notify_support_channel,
+    }
