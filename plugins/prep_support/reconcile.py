@@ -16,18 +16,17 @@ ticket, one comment per change and one message per event:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from prep_support.catalog import Catalog, Service
 from prep_support.health import FLAPPING
 from prep_support.incidents import Action, Open, OpenIncident, Resolve, Update, plan
 from prep_support.messages import human_duration, render
+from prep_support.results import dialect_insert
 from prep_support.routing import ResolvedRoute, Routing
 from prep_support.schema import IncidentRow, NotificationRow
 
@@ -59,8 +58,8 @@ class Tracker(Protocol):
 TrackerFor = Callable[[ResolvedRoute], Tracker]
 
 
-def open_incidents(engine: Engine | Connection) -> list[OpenIncident]:
-    with _connect(engine) as connection:
+def open_incidents(engine: Engine) -> list[OpenIncident]:
+    with engine.connect() as connection:
         rows = connection.execute(select(incidents).where(incidents.c.status == "open"))
         return [OpenIncident(r.id, r.dedup_key, r.service_id, r.check_id, r.kind, r.state, r.evidence,
                              r.upstream_incident_id) for r in rows]
@@ -242,12 +241,8 @@ def queue_message(connection: Connection, *, key: str, incident_id: int | None, 
 
 
 def _insert_ignore(connection: Connection, table, values: dict, key: str, where=None):
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}[connection.dialect.name]
-    statement = dialect.insert(table).values(**values)
+    statement = dialect_insert(connection, table).values(**values)
     if where is not None:
         return statement.on_conflict_do_nothing(index_elements=[key], index_where=where)
     return statement.on_conflict_do_nothing(index_elements=[key])
 
-
-def _connect(engine: Engine | Connection) -> AbstractContextManager[Connection]:
-    return nullcontext(engine) if isinstance(engine, Connection) else engine.connect()

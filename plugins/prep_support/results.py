@@ -19,15 +19,20 @@ from prep_support.probes import ProbeResult
 from prep_support.schema import CheckResultRow, CheckRow, ServiceRow
 
 
+def dialect_insert(bind: Engine | Connection, table: Any) -> Insert:
+    """An INSERT that knows ON CONFLICT: PostgreSQL's or SQLite's, by the bind's dialect."""
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(bind.dialect.name)
+    if dialect is None:
+        raise NotImplementedError(f"upserts are written for PostgreSQL and SQLite, not {bind.dialect.name}")
+    return dialect.insert(table)
+
+
 def upsert(engine: Engine | Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE on PostgreSQL and SQLite (in the caller's transaction
     when given a Connection)."""
     if not rows:
         return
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(engine.dialect.name)
-    if dialect is None:
-        raise NotImplementedError(f"upsert is written for PostgreSQL and SQLite, not {engine.dialect.name}")
-    statement: Insert = dialect.insert(table)
+    statement = dialect_insert(engine, table)
     columns = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
         index_elements=list(keys), set_={name: statement.excluded[name] for name in columns}
