@@ -271,3 +271,12 @@ class QualityResultRow(Base):
     sample: Mapped[dict] = mapped_column(JSON, default=dict)  # {"columns": [...], "rows": [[...]]}, masked
     run_id: Mapped[str] = mapped_column(String(250))
     evaluated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- Outage communication (migration 0005) -----------------------------------------------------
+
+
+# --- Access reviews (migration 0006) -----------------------------------------------------------
+
+
+# --- UAT cycles (migration 0007) ---------------------------------------------------------------

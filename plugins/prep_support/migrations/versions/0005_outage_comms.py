@@ -1,0 +1,26 @@
+"""outage communication: outages, their announcements and status page state
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-28 15:10:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+import prep_support.schema  # noqa: F401
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
