@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("PREP_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PREP_REDIS_URL", "redis://127.0.0.1:6379")
-FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+# FAB, with human-in-the-loop assignees named by username (plugins/auth_managers/support_fab.py).
+FAB_AUTH_MANAGER = "auth_managers.support_fab.SupportFabAuthManager"
 CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 ADMIN = {"username": "admin", "password": "admin"}
 WORKERS = ("worker1", "worker2")
