@@ -10,16 +10,20 @@ from typing import Any
 from fastapi import FastAPI
 
 from sandbox import (
+    confluence,
     estate,
     faults,
+    graph,
     jira,
     nagios,
     newrelic,
+    okta,
     prometheus,
     servicenow,
     slack,
     smtp,
     splunk,
+    statuspage,
     teams,
     telemetry,
 )
@@ -36,11 +40,17 @@ SYSTEMS = (
     ("newrelic", newrelic.router, newrelic.PREFIX),
     ("splunk", splunk.router, splunk.PREFIX),
     ("telemetry", telemetry.router, telemetry.PREFIX),
+    ("okta", okta.router, okta.API_PREFIX),
+    ("confluence", confluence.router, confluence.FAULT_PREFIX),
+    ("statuspage", statuspage.router, statuspage.FAULT_PREFIX),
+    ("graph", graph.router, graph.FAULT_PREFIX),
 )
 # Systems whose injected faults answer in that system's own error shape.
 ERROR_BODIES = {"servicenow": servicenow.error_body, "teams": teams.error_body, "slack": slack.error_body,
                 "jira": jira.error_body, "prometheus": prometheus.error_body, "nagios": nagios.error_body,
-                "newrelic": newrelic.error_body, "splunk": splunk.error_body}
+                "newrelic": newrelic.error_body, "splunk": splunk.error_body,
+                "okta": okta.error_body}
+ERROR_BODIES |= {"confluence": confluence.error_body, "statuspage": statuspage.error_body, "graph": graph.error_body}
 
 
 def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) -> FastAPI:
@@ -68,7 +78,11 @@ def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) 
     app.state.smtp = smtp.Mailbox()
     app.state.slack = slack.SlackWorkspace()
     app.state.jira = jira.JiraSite()
+    app.state.confluence = confluence.ConfluenceSite()
+    app.state.statuspage = statuspage.StatusPage()
+    app.state.graph = graph.SharePointSite()
     app.state.telemetry = telemetry.Telemetry()  # shared by prometheus, nagios, newrelic and splunk
+    app.state.okta = okta.OktaOrg()
     for name, router, prefix in SYSTEMS:
         app.include_router(router)
         app.state.faults.register(name, prefix, ERROR_BODIES.get(name, faults.default_error_body))

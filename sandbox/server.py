@@ -11,12 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from sandbox import confluence, graph, statuspage
 from sandbox.jira import SANDBOX_PASSWORD as JIRA_PASSWORD
 from sandbox.jira import SANDBOX_USER as JIRA_USER
 from sandbox.nagios import PASSWORD as NAGIOS_PASSWORD
 from sandbox.nagios import USERNAME as NAGIOS_USER
 from sandbox.newrelic import ACCOUNT_ID as NEWRELIC_ACCOUNT_ID
 from sandbox.newrelic import API_KEY as NEWRELIC_API_KEY
+from sandbox.okta import SANDBOX_TOKEN as OKTA_TOKEN
 from sandbox.servicenow import SANDBOX_PASSWORD as SERVICENOW_PASSWORD
 from sandbox.servicenow import SANDBOX_USER as SERVICENOW_USER
 from sandbox.slack import SANDBOX_TOKEN as SLACK_TOKEN
@@ -153,6 +155,28 @@ class SandboxProcess:
             "AIRFLOW_CONN_SPLUNK_DEFAULT": json.dumps(
                 {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
                  "password": SPLUNK_TOKEN, "extra": {"base_path": "/splunk"}}
+            ),
+            # OktaHook: host = the org URL, password = the API token (sent as "SSWS <token>").
+            "AIRFLOW_CONN_OKTA_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "password": OKTA_TOKEN, "extra": {"base_path": "/okta", "timeout": 10}}
+            ),
+            # Publishing: Confluence (host = the site, as for Jira), Statuspage and SharePoint (Microsoft Graph).
+            "AIRFLOW_CONN_CONFLUENCE_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": f"{self.base_url}/confluence", "login": confluence.SANDBOX_USER,
+                 "password": confluence.SANDBOX_TOKEN, "extra": {"space": "SUP", "timeout": 10}}
+            ),
+            "AIRFLOW_CONN_STATUSPAGE_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "password": statuspage.API_KEY,
+                 "extra": {"page_id": statuspage.PAGE_ID, "base_path": "/statuspage", "timeout": 10}}
+            ),
+            "AIRFLOW_CONN_SHAREPOINT_DEFAULT": json.dumps(
+                {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
+                 "login": graph.CLIENT_ID, "password": graph.CLIENT_SECRET,
+                 "extra": {"tenant_id": graph.TENANT_ID, "site": f"{graph.HOSTNAME}:{graph.SITE_PATH}",
+                           "base_path": "/graph", "timeout": 10,
+                           "token_url": f"{self.base_url}/graph/login/{graph.TENANT_ID}/oauth2/v2.0/token"}}
             ),
         }
 

@@ -40,6 +40,10 @@ os.environ.update(
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PREP_SUPPORT_CACHE_DIR": str(AIRFLOW_HOME / "cache"),
         "AIRFLOW_CONN_SUPPORT_DB": json.dumps({"conn_type": "sqlite", "host": str(SUPPORT_DB_PATH)}),
+        # The seeded HR roster (sandbox/directory_seed.py), read by hooks.hr_roster.HrRoster(conn_id="hr_roster").
+        "AIRFLOW_CONN_HR_ROSTER": json.dumps(
+            {"conn_type": "fs", "extra": {"path": str(ROOT / "include" / "data" / "hr_roster.csv")}}
+        ),
     }
 )
 os.environ.pop("PREP_SUPPORT_CATALOG", None)
@@ -71,6 +75,21 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     from sandbox.server import SandboxProcess
 
     with SandboxProcess(tmp_path_factory.mktemp("sandbox")) as process:
+        os.environ.update(process.connection_env())
+        yield process
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real OpenLDAP slapd seeded with sandbox/directory_seed.py; AIRFLOW_CONN_LDAP_DEFAULT points at it.
+
+    Tests that change the directory call ``slapd.reset()`` afterwards (see tests/plugins/test_directory.py).
+    """
+    from sandbox.ldap_server import SlapdProcess, slapd_available
+
+    if not slapd_available():
+        service_missing("OpenLDAP slapd is not installed (apt-get install slapd ldap-utils)")
+    with SlapdProcess(tmp_path_factory.mktemp("slapd")) as process:
         os.environ.update(process.connection_env())
         yield process
 
