@@ -33,6 +33,7 @@ bench: venv
 	$(PY) bench/health_sweep.py
 	$(PY) bench/data_quality.py $(BENCH_DQ_ARGS)
 	$(PY) bench/dashboard.py $(BENCH_DASHBOARD_ARGS)
+	$(PY) bench/access_review.py $(BENCH_ACCESS_ARGS)
 
 clean:
 	rm -rf .airflow $(VENV) $(VENV)-uv .pytest_cache .ruff_cache

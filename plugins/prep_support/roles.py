@@ -165,4 +165,10 @@ DEMO_USERS: dict[str, str] = {  # username (also the password) -> role
     "reviewer": ACCESS_REVIEWER,
     "oncall": ON_CALL,
     "viewer": SUPPORT_VIEWER,
+    # People of the seeded directory (sandbox/directory_seed.py) whom the access policy asks: the
+    # reviewers and leaver approvers of access_review, and the manager approving a privileged joiner.
+    "alice": ACCESS_REVIEWER,
+    "bob": ACCESS_REVIEWER,
+    "carol": ACCESS_REVIEWER,
+    "dave": SUPPORT_ANALYST,
 }

@@ -276,7 +276,229 @@ class QualityResultRow(Base):
 # --- Outage communication (migration 0005) -----------------------------------------------------
 
 
+class OutageRow(Base):
+    """An announced outage (planned or unplanned), keyed by its outage id; the status pages are built from these.
+
+    Its messages are in ``notifications`` under ``outage:<id>:<event>:<channel>``.
+    """
+
+    __tablename__ = "outages"
+    __table_args__ = (Index("ix_outages_status_service", "status", "service_id"),)
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))  # planned | unplanned
+    severity: Mapped[str] = mapped_column(String(20))  # critical | major | minor
+    status: Mapped[str] = mapped_column(String(20))  # active | scheduled | in_progress | resolved | completed
+    impact: Mapped[str] = mapped_column(Text, default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    channels: Mapped[list] = mapped_column(JSON, default=list)
+    affected: Mapped[list] = mapped_column(JSON, default=list)  # the service and its dependants
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expected_end: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_update: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20), default="form")  # form | incident
+    incident_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    ticket_system: Mapped[str | None] = mapped_column(String(20), nullable=True)  # jira | servicenow
+    ticket_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    ticket_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    statuspage_incident_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_run_id: Mapped[str] = mapped_column(String(250), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # --- Access reviews (migration 0006) -----------------------------------------------------------
+from sqlalchemy import Date  # noqa: E402 - kept in this section (shared file)
+
+
+class AccessCampaignRow(Base):
+    """A quarterly access review campaign (``2026-Q4``): its run, its state, where its evidence went."""
+
+    __tablename__ = "access_campaigns"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250))
+    as_of: Mapped[datetime] = mapped_column(UtcDateTime)  # the data interval end: dormancy is measured to it
+    status: Mapped[str] = mapped_column(String(20))  # snapshot | findings | review | remediated | published
+    review_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    page_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccessSnapshotSourceRow(Base):
+    """The manifest of one source read for a campaign: how many rows, their SHA-256, when."""
+
+    __tablename__ = "access_snapshot_sources"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("access_campaigns.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(50), primary_key=True)  # okta.accounts, ad.memberships, hr.people
+    rows: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccessAccountRow(Base):
+    __tablename__ = "access_accounts"
+
+    campaign_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    system: Mapped[str] = mapped_column(String(20), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    display_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    last_login: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    employee_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    manager: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class AccessMembershipRow(Base):
+    """A group membership as read. Millions of rows per campaign: a narrow surrogate key keeps COPY fast
+    (a key over the four text columns doubles its time); the snapshot dedupes memberships before writing."""
+
+    __tablename__ = "access_memberships"
+    __table_args__ = (Index("ix_access_memberships_campaign_id", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(20))
+    system: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(200))
+    group_name: Mapped[str] = mapped_column(String(300))
+
+
+class AccessPersonRow(Base):
+    """A person on the HR roster as read for a campaign."""
+
+    __tablename__ = "access_people"
+
+    campaign_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    employee_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    manager_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    department: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # active | terminated | leave
+    termination_date: Mapped[Any] = mapped_column(Date, nullable=True)
+    role: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    username: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AccessFindingRow(Base):
+    """One finding of a campaign; ``finding_id`` is ``kind:system:account_id:group`` (deterministic)."""
+
+    __tablename__ = "access_findings"
+    __table_args__ = (Index("ix_access_findings_campaign_kind", "campaign_id", "kind"),)
+
+    campaign_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    finding_id: Mapped[str] = mapped_column(String(700), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    system: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(200))
+    group_name: Mapped[str] = mapped_column(String(300), default="")  # "" for an account-level finding
+    employee_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class AccessReviewItemRow(Base):
+    """What a reviewer decides: keep or revoke one membership (or one account), with who, when and why."""
+
+    __tablename__ = "access_review_items"
+    __table_args__ = (Index("ix_access_review_items_campaign_reviewer", "campaign_id", "reviewer"),)
+
+    campaign_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # sha256 of system/account/group
+    system: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(300), default="")
+    employee_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    subject: Mapped[str] = mapped_column(String(200))  # whose access (HR username, else the account's)
+    group_name: Mapped[str] = mapped_column(String(300), default="")  # "" = the account itself
+    action: Mapped[str] = mapped_column(String(30))  # remove_group | disable_account
+    kinds: Mapped[list] = mapped_column(JSON, default=list)  # the findings on it
+    reviewer: Mapped[str] = mapped_column(String(200))
+    routed_by: Mapped[str] = mapped_column(String(200))  # manager | owner:<app> | escalated:<why> | leaver_approval
+    decision: Mapped[str | None] = mapped_column(String(10), nullable=True)  # keep | revoke
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # a username, or "default"
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class AccessRemediationRow(Base):
+    """A revocation, keyed ``campaign/item``: what it found, what it did, what the re-read showed."""
+
+    __tablename__ = "access_remediations"
+
+    campaign_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    action: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))  # started | revoked | already_revoked | failed
+    before: Mapped[dict] = mapped_column(JSON, default=dict)
+    after: Mapped[dict] = mapped_column(JSON, default=dict)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+# User life cycle (dag user_lifecycle): one row per change a request made, kept from the first time it was applied.
+class LifecycleChangeRow(Base):
+    """One step of a joiner/mover/leaver request, keyed ``request/system/action/target``, verified by a re-read."""
+
+    __tablename__ = "lifecycle_changes"
+
+    request_key: Mapped[str] = mapped_column(String(200), primary_key=True)  # lifecycle:<action>:<employee>:<date>
+    system: Mapped[str] = mapped_column(String(20), primary_key=True)  # okta | ad | approval
+    action: Mapped[str] = mapped_column(String(20), primary_key=True)  # create | enable | disable | grant | revoke
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)  # the account, or the group
+    username: Mapped[str] = mapped_column(String(200))
+    changed: Mapped[bool] = mapped_column(Boolean)  # False: it already held, nothing was sent
+    verified: Mapped[bool] = mapped_column(Boolean)
+    run_id: Mapped[str] = mapped_column(String(250))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # --- UAT cycles (migration 0007) ---------------------------------------------------------------
+
+
+class UatCycleRow(Base):
+    """A UAT cycle of a release: its plan, release ticket, report and the business owner's decision."""
+
+    __tablename__ = "uat_cycles"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    release: Mapped[str] = mapped_column(String(100), unique=True)
+    plan: Mapped[str] = mapped_column(String(300))  # a plan's name, or "jql: <query>"
+    business_owner: Mapped[str] = mapped_column(String(200))
+    deadline: Mapped[datetime] = mapped_column(UtcDateTime)
+    release_key: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the Jira release ticket
+    status: Mapped[str] = mapped_column(String(20), default="testing")  # testing | reported | approved | rejected
+    report: Mapped[dict] = mapped_column(JSON, default=dict)  # UatReport.summary() when compiled
+    report_url: Mapped[str | None] = mapped_column(String(500), nullable=True)  # the Confluence page
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    run_id: Mapped[str] = mapped_column(String(250))  # the run that started (or last re-ran) the cycle
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class UatTicketRow(Base):
+    """One case for one tester: its Jira sub-task and the outcome last seen."""
+
+    __tablename__ = "uat_tickets"
+    __table_args__ = (UniqueConstraint("cycle_id", "case_id", "tester"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("uat_cycles.id"))
+    case_id: Mapped[str] = mapped_column(String(100))
+    tester: Mapped[str] = mapped_column(String(200))
+    ticket_key: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20), default="open")  # open | passed | failed | not done
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,147 @@
+"""access_review as the scheduler runs it (dag.test()) against the Okta/Confluence/Slack sandbox and a real slapd.
+
+Reviewers answer through Airflow's HITL REST route (tests/hitl.py), as themselves: a reviewer answering
+another's packet is refused (403). Rejected access is revoked in Okta and the directory, leavers are
+disabled only after the approval, the evidence page is published once with its files, the summary posted
+once; a second run of the same campaign asks nothing and revokes nothing again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from prep_support.access.snapshot import manifest_of
+from prep_support.schema import AccessRemediationRow, NotificationRow
+from tests.hitl import Answer, HitlResponder
+from tests.sandbox_client import call
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGICAL_DATE = datetime(2026, 10, 1, 6, tzinfo=UTC)
+CAMPAIGN = "2026-Q4"
+# (reviewer, username, system, group) that the reviewers revoke; everything else is kept.
+REVOKE = {("dave", "quinn", "okta", "app-admins"), ("bob", "chuck", "okta", "payments-approve")}
+
+
+@pytest.fixture(scope="module")
+def review_dag(tmp_path_factory: pytest.TempPathFactory):
+    import os
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = tmp_path_factory.mktemp("access")
+    policy = yaml.safe_load((ROOT / "include/config/access/policy.yaml").read_text())
+    policy["review"]["reminder_check_minutes"] = 0.02  # the reminder task looks every 1.2 s, not 15 min
+    policy["evidence"]["directory"] = str(folder / "evidence")
+    path = folder / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    os.environ["PREP_SUPPORT_ACCESS_POLICY"] = str(path)
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags" / "access_review.py"))
+    finally:
+        os.environ.pop("PREP_SUPPORT_ACCESS_POLICY")
+    assert bag.import_errors == {}
+    return bag.dags["access_review"], folder / "evidence" / CAMPAIGN
+
+
+def decide(support_engine, asked: list):
+    from prep_support.access.review import load_items
+
+    def answer(request):
+        asked.append((request.task_id, request.assignees))
+        if request.task_id == "approve_leavers":
+            assert "ken" not in request.assignees
+            return Answer(user=request.assignees[0], chosen_options=["Approve"])
+        reviewer = request.assignees[0]
+        items = {i["item_id"]: i for i in load_items(support_engine, CAMPAIGN, reviewer=reviewer)}
+        params = {key: ("revoke" if key in items and (reviewer, items[key]["username"], items[key]["system"],
+                                                       items[key]["group_name"]) in REVOKE else "keep")
+                  for key in request.params if key != "comment"}
+        params["comment"] = f"reviewed by {reviewer}"
+        right = Answer(user=reviewer, chosen_options=["Submit decisions"], params_input=params)
+        if reviewer == "alice":  # someone else tries first: refused by the route
+            return [Answer(user="bob", chosen_options=["Submit decisions"], params_input=params), right]
+        return right
+
+    return answer
+
+
+def okta_user(base: str, login_prefix: str) -> dict:
+    users = call(base, "GET", "/okta/_sandbox/state")["users"]
+    return next(u for u in users if u["login"].split("@")[0] == login_prefix)
+
+
+def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, support_engine, sandbox, slapd,
+                                                              review_dag) -> None:
+    from hooks.directory import DirectoryHook
+
+    dag, evidence = review_dag
+    base = sandbox.base_url
+    call(base, "POST", "/okta/_sandbox/reset")
+    call(base, "DELETE", "/confluence/_sandbox/pages")
+    call(base, "DELETE", "/slack/_sandbox/messages")
+    asked: list = []
+    try:
+        with HitlResponder(decide(support_engine, asked)) as responder:
+            assert dag.test(logical_date=LOGICAL_DATE).state == "success"
+
+        # A reviewer cannot answer another reviewer's task.
+        assert [(r.answer.user, r.request.assignees, r.status) for r in responder.refusals] == [
+            ("bob", ["alice"], 403)]
+        reviewers = sorted(a[0] for task, a in asked if task == "review_access")
+        assert reviewers == ["alice", "bob", "carol", "dave"]  # Finance holds only Payments Hub groups: bob
+
+        # Revoked and verified; kept access stays; leavers disabled after the approval.
+        assert "app-admins" not in okta_user(base, "quinn")["groups"]
+        assert "payments-approve" not in okta_user(base, "chuck")["groups"]
+        assert "payments-initiate" in okta_user(base, "chuck")["groups"]
+        assert okta_user(base, "ken")["status"] == "DEPROVISIONED"
+        assert okta_user(base, "beth")["status"] == "DEPROVISIONED"
+        directory = DirectoryHook()
+        assert directory.find_account("ken")["enabled"] is False
+        assert directory.find_account("trent")["enabled"] is False
+        with support_engine.connect() as connection:
+            rows = connection.execute(select(AccessRemediationRow).where(
+                AccessRemediationRow.campaign_id == CAMPAIGN)).all()
+        assert rows and all(row.verified for row in rows)
+        assert {row.status for row in rows} <= {"revoked", "already_revoked"}
+
+        # Evidence: files with a manifest, one page with the files attached, the summary posted once.
+        assert (evidence / "manifest.json").exists() and (evidence / "packets" / "alice.html").exists()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Mallory" in (evidence / "packets" / "alice.html").read_text()
+        pages = [p for p in call(base, "GET", "/confluence/_sandbox/pages")["pages"]
+                 if p["title"] == f"Access review {CAMPAIGN}"]
+        assert len(pages) == 1
+        assert {"manifest.json", "decisions.csv", "population_okta.memberships.csv"} <= {
+            a["filename"] for a in pages[0]["attachments"]}
+        assert "<script>" not in pages[0]["body"]
+        summaries = [m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
+                     if f"Access review {CAMPAIGN} complete" in m["text"]]
+        assert len(summaries) == 1
+
+        # The run cleared and run again (dag.test clears the logical date): nothing asked, nothing revoked twice.
+        asked.clear()
+        before = {row.item_id: row.finished_at for row in rows}
+        population = manifest_of(support_engine, CAMPAIGN)
+        with HitlResponder(decide(support_engine, asked)):
+            assert dag.test(logical_date=LOGICAL_DATE).state == "success"
+        assert asked == []
+        with support_engine.connect() as connection:
+            again = connection.execute(select(AccessRemediationRow).where(
+                AccessRemediationRow.campaign_id == CAMPAIGN)).all()
+            ledger = connection.execute(select(NotificationRow).where(
+                NotificationRow.key == f"access:{CAMPAIGN}:summary:slack")).all()
+        assert {row.item_id: row.finished_at for row in again} == before
+        assert manifest_of(support_engine, CAMPAIGN) == population  # the population reviewed is kept
+        assert len(ledger) == 1
+        assert len([p for p in call(base, "GET", "/confluence/_sandbox/pages")["pages"]
+                    if p["title"] == f"Access review {CAMPAIGN}"]) == 1
+        assert len([m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
+                    if f"Access review {CAMPAIGN} complete" in m["text"]]) == 1
+    finally:
+        call(base, "POST", "/okta/_sandbox/reset")
+        slapd.reset()
