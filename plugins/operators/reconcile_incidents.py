@@ -50,4 +50,22 @@ class ReconcileIncidentsOperator(BaseOperator):
         if done["in_maintenance"]:
             self.log.info("In a maintenance window, nothing opened or changed: %s", ", ".join(done["in_maintenance"]))
         self.log.info("Incidents: %s", done)
+        self.announce_critical(context, engine)
         return done
+
+    def announce_critical(self, context: Context, engine: Any) -> None:
+        """Add a CRITICAL_INCIDENTS event (outage_comms announces them) when this run opened critical incidents.
+
+        Through the task's asset alias outlet, so no event is emitted when none was opened.
+        """
+        from support_assets import CRITICAL_INCIDENTS, CRITICAL_INCIDENTS_OPENED
+
+        from prep_support.outage_store import critical_incidents_opened
+
+        if CRITICAL_INCIDENTS_OPENED not in self.outlets:
+            return
+        opened = critical_incidents_opened(engine, context["run_id"])
+        if opened:
+            context["outlet_events"][CRITICAL_INCIDENTS_OPENED].add(CRITICAL_INCIDENTS, extra={"incidents": opened})
+            self.log.info("Critical incidents opened, outage communication follows: %s",
+                          ", ".join(i["dedup_key"] for i in opened))
