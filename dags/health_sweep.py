@@ -21,6 +21,8 @@ database (`support_db`), fold the results into health, and act on it.
   keyed `service/check/kind`; nothing during a maintenance window; dependants of a down
   service are linked to its incident instead of opening their own.
 - `send_notifications`: Slack (one thread per incident), Teams, e-mail, each message once.
+- A critical service going down updates the asset `prep-support://incidents/critical`
+  (only in a run that opened such an incident); `outage_comms` announces it as an outage.
 
 A bad catalog or routing file fails this DAG's import with the file, entry, field and line.
 Any failed task is reported to the support channel with a link to its log.
@@ -30,20 +32,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, dag, task
+from support_assets import CATALOG, CRITICAL_INCIDENTS_OPENED
 
 from notifiers.callbacks import support_default_args
 from operators.evaluate_health import EvaluateHealthOperator
 from operators.probe_checks import ProbeChecksOperator
 from operators.reconcile_incidents import ReconcileIncidentsOperator
 from operators.send_notifications import SendNotificationsOperator
-from prep_support.catalog import load_catalog
+from prep_support.catalog import catalog_digest, load_catalog
 from prep_support.paths import catalog_path
 from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
 BATCH_SIZE = 250  # a mapped task costs seconds to schedule, a probe milliseconds
+# register_catalog adds a CATALOG event to this alias only when the catalog's content changed (support_docs
+# republishes then); a plain Asset outlet would emit an event on every sweep.
+CATALOG_CHANGED = AssetAlias("prep-support-catalog-changed", group="prep-support")
 
 # Validated while parsing (the catalog from a cache keyed on its hash): a broken file is this DAG's import error.
 load_routing(load_catalog(CATALOG_PATH))
@@ -62,14 +68,21 @@ load_routing(load_catalog(CATALOG_PATH))
     access_control=dag_access_control("health_sweep"),
 )
 def health_sweep():
-    @task
-    def register_catalog() -> list[list[str]]:
-        """Store services and checks as loaded, and split the checks into probe batches."""
+    @task(inlets=[CATALOG], outlets=[CATALOG_CHANGED])
+    def register_catalog(inlet_events=None, outlet_events=None) -> list[list[str]]:
+        """Store services and checks as loaded, and split the checks into probe batches.
+
+        When the catalog's content hash differs from the one on the last CATALOG event, emit a new one.
+        """
         from hooks.database import DatabaseHook
         from prep_support.results import sync_catalog
 
         catalog = load_catalog(CATALOG_PATH)
         print(sync_catalog(DatabaseHook(conn_id="support_db").engine, catalog))
+        digest = catalog_digest(CATALOG_PATH)
+        last = list(inlet_events[CATALOG].ascending(False).limit(1))
+        if not last or (last[0].extra or {}).get("sha256") != digest:
+            outlet_events[CATALOG_CHANGED].add(CATALOG, extra={"sha256": digest})
         keys = sorted(catalog.checks_by_key)
         return [keys[first : first + BATCH_SIZE] for first in range(0, len(keys), BATCH_SIZE)]
 
@@ -77,7 +90,9 @@ def health_sweep():
         check_keys=register_catalog()
     )
     evaluate = EvaluateHealthOperator(task_id="evaluate_health", catalog_path=CATALOG_PATH)
-    reconcile = ReconcileIncidentsOperator(task_id="reconcile_incidents", catalog_path=CATALOG_PATH)
+    # Opening a critical incident updates CRITICAL_INCIDENTS (through the alias): outage_comms announces it.
+    reconcile = ReconcileIncidentsOperator(task_id="reconcile_incidents", catalog_path=CATALOG_PATH,
+                                           outlets=[CRITICAL_INCIDENTS_OPENED])
     notify = SendNotificationsOperator(task_id="send_notifications")
     probes >> evaluate >> reconcile >> notify
 

@@ -10,6 +10,8 @@ every call but ``serverInfo``; ``/rest/api/latest/...`` answers like ``/rest/api
 - ``GET``/``POST search`` (``startAt``/``maxResults``/``total``; what ``Jira.jql()`` calls for a
   Server/Data Center client) and ``GET``/``POST search/jql`` (``nextPageToken``; Jira Cloud's
   replacement), with the JQL subset of :mod:`sandbox.jira_jql`
+- ``POST issueLink`` (201, no body), ``GET``/``DELETE issueLink/{id}``, ``GET issueLinkType``; an
+  issue's links show in ``fields.issuelinks`` (see :mod:`sandbox.jira_site` for which side is which)
 - ``GET /jira/secure/attachment/{id}/{filename}``: an attachment's bytes (its ``content`` link)
 
 References: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/,
@@ -18,11 +20,14 @@ https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comm
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-attachments/,
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-myself/,
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-server-info/,
-https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/ and, for the
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-projects/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-links/,
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-link-types/ and, for the
 error shape and status codes, https://developer.atlassian.com/cloud/jira/platform/rest/v2/intro/.
 
-``GET /jira/_sandbox/issues`` shows every issue with its fields, comments, attachments and
-transition history; ``DELETE`` clears them.
+``GET /jira/_sandbox/issues`` shows every issue with its fields, comments, attachments, links and
+transition history; ``DELETE`` clears them. ``POST /jira/_sandbox/seed/how-to`` adds a few resolved
+tickets labelled ``how-to`` (the "How do I?" knowledge base's source) unless they are there.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from sandbox import jira_jql
 from sandbox.jira_site import (
     CATEGORIES,
     ISSUE_TYPES,
+    LINK_TYPES,
     NO_ISSUE,
     PRIORITIES,
     PROJECTS,
@@ -53,6 +59,7 @@ from sandbox.jira_site import (
     STATUSES,
     USER,
     Issue,
+    IssueLink,
     JiraError,
     JiraSite,
     timestamp,
@@ -167,6 +174,21 @@ class Links:
         return {"self": f"{self.api}/attachment/{ident}", **attachment, "author": self.user(),
                 "content": f"{self.base}/secure/attachment/{ident}/{quote(attachment['filename'])}"}
 
+    def link_type(self, name: str) -> dict[str, Any]:
+        ident, inward, outward = LINK_TYPES[name]
+        return {"id": ident, "name": name, "inward": inward, "outward": outward,
+                "self": f"{self.api}/issueLinkType/{ident}"}
+
+    def issue_link(self, site: JiraSite, link: IssueLink, seen_from: Issue | None = None) -> dict[str, Any]:
+        """A link as ``GET issueLink/{id}`` shows it, or as one entry of ``seen_from``'s ``issuelinks``."""
+        shown: dict[str, Any] = {"id": link.id, "self": f"{self.api}/issueLink/{link.id}",
+                                 "type": self.link_type(link.type)}
+        if seen_from is None or seen_from.key != link.outward:
+            shown["outwardIssue"] = self.brief(site.issues[link.outward])
+        if seen_from is None or seen_from.key != link.inward:
+            shown["inwardIssue"] = self.brief(site.issues[link.inward])
+        return shown
+
     def brief(self, issue: Issue) -> dict[str, Any]:
         """An issue as a parent or sub-task reference."""
         return {"id": issue.id, "key": issue.key, "self": f"{self.api}/issue/{issue.id}",
@@ -191,6 +213,7 @@ class Links:
             "comment": self.comments(issue),
             "attachment": [self.attachment(a) for a in issue.attachments],
             "subtasks": [self.brief(i) for i in site.issues.values() if i.parent == issue.key],
+            "issuelinks": [self.issue_link(site, link, issue) for link in site.links_of(issue)],
         }
         if issue.parent:
             everything["parent"] = self.brief(site.issues[issue.parent])
@@ -348,6 +371,36 @@ async def add_attachments(ref: str, request: Request) -> list[dict[str, Any]]:
     return added
 
 
+@api.post("/issueLink", status_code=201)
+async def create_issue_link(request: Request) -> Response:
+    """Link two issues; Jira answers 201 with an empty body."""
+    authenticate(request)
+    get_site(request).link(await json_body(request))
+    return Response(status_code=201)
+
+
+@api.get("/issueLink/{ident}")
+async def get_issue_link(ident: str, request: Request) -> dict[str, Any]:
+    authenticate(request)
+    site = get_site(request)
+    return Links(request).issue_link(site, site.get_link(ident))
+
+
+@api.delete("/issueLink/{ident}", status_code=204)
+async def delete_issue_link(ident: str, request: Request) -> Response:
+    authenticate(request)
+    site = get_site(request)
+    del site.links[site.get_link(ident).id]
+    return Response(status_code=204)
+
+
+@api.get("/issueLinkType")
+async def list_issue_link_types(request: Request) -> dict[str, Any]:
+    authenticate(request)
+    links = Links(request)
+    return {"issueLinkTypes": [links.link_type(name) for name in LINK_TYPES]}
+
+
 @api.api_route("/search", methods=["GET", "POST"])
 async def search(request: Request) -> dict[str, Any]:
     """Search with ``startAt``/``maxResults``/``total`` paging (Jira Server/Data Center, and Cloud before 2025)."""
@@ -431,7 +484,9 @@ async def list_issues(request: Request) -> dict[str, Any]:
          "created": timestamp(issue.created), "updated": timestamp(issue.updated), "comments": issue.comments,
          "attachments": [{"filename": a["filename"], "size": a["size"], "mimeType": a["mimeType"]}
                          for a in issue.attachments],
-         "transitions": issue.transitions}
+         "transitions": issue.transitions,
+         "links": [{"id": link.id, "type": link.type, "inward": link.inward, "outward": link.outward}
+                   for link in site.links_of(issue)]}
         for issue in site.issues.values()
     ]}  # fmt: skip
 
@@ -441,3 +496,34 @@ async def clear_issues(request: Request) -> dict[str, Any]:
     """Forget every issue; keys start again at 1."""
     get_site(request).clear()
     return {"cleared": True}
+
+
+HOW_TO_TICKETS = (  # summary, description, resolution comment
+    ("How do I reset a customer's portal password?",
+     "A customer cannot log in to the portal and the reset e-mail never arrives.",
+     "Open the Okta admin console > Directory > People, find the customer and choose Reset password; "
+     "if the e-mail bounces, check the address in the CRM first."),
+    ("How do I re-run the nightly settlement?",
+     "The settlement batch failed at 02:10 and finance needs the file today.",
+     "Clear the failed task of the settlement DAG in Airflow; it is idempotent per business date."),
+    ("How do I release stuck orders?",
+     "Orders stay in 'pending' for more than an hour after payment.",
+     None),  # answered in the description only: no resolution comment
+)
+
+
+@router.post("/_sandbox/seed/how-to")
+async def seed_how_to(request: Request) -> dict[str, Any]:
+    """Resolved OPS tickets labelled ``how-to``, each once (by summary), for the knowledge base."""
+    site = get_site(request)
+    existing = {issue.fields["summary"] for issue in site.issues.values()}
+    created = []
+    for summary, description, answer in HOW_TO_TICKETS:
+        if summary in existing:
+            continue
+        issue = site.create({"fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"},
+                                        "summary": summary, "description": description, "labels": ["how-to"]}})
+        update = {"comment": [{"add": {"body": answer}}]} if answer else {}
+        site.transition(issue, {"transition": {"id": "31"}, "update": update})
+        created.append(issue.key)
+    return {"created": created}

@@ -1,9 +1,15 @@
-"""The Jira stand-in's data: projects, issue types, a three-status workflow and the issues.
+"""The Jira stand-in's data: projects, issue types, workflows, issue links and the issues.
 
 Objects are rendered in the shapes of the Jira REST API v2 (``self`` links, ``fields``,
 ``statusCategory``, comment and attachment objects), see
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/ and
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-workflow-statuses/.
+Workflows are per project and issue type as in a Jira workflow scheme: every issue follows
+To Do / In Progress / Done, except in the UAT project, where a Sub-task (a test execution) ends
+Passed or Failed and a Task (a release) ends Done or Rejected. Issue links follow
+https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-links/ (Jira's default
+link types): a link ``{"type", "inwardIssue": A, "outwardIssue": B}`` shows on A as ``outwardIssue: B``
+(A *blocks* B) and on B as ``inwardIssue: A`` (B *is blocked by* A), in ``fields.issuelinks``.
 Errors are :class:`JiraError`, answered in Jira's shape ``{"errorMessages": [...], "errors": {...}}``
 (https://developer.atlassian.com/cloud/jira/platform/rest/v2/intro/#status-codes).
 """
@@ -30,8 +36,20 @@ ISSUE_TYPES = {  # name: (id, subtask)
 CATEGORIES = {  # key: (id, name, colour)
     "new": (2, "To Do", "blue-gray"), "indeterminate": (4, "In Progress", "yellow"), "done": (3, "Done", "green"),
 }
-STATUSES = {"To Do": ("10000", "new"), "In Progress": ("3", "indeterminate"), "Done": ("10001", "done")}
-TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done"}  # global transitions into each status
+STATUSES = {"To Do": ("10000", "new"), "In Progress": ("3", "indeterminate"), "Done": ("10001", "done"),
+            "Passed": ("10100", "done"), "Failed": ("10101", "done"), "Rejected": ("10102", "done")}
+# Global transitions into each status; an issue is offered those of its workflow.
+TRANSITIONS = {"11": "To Do", "21": "In Progress", "31": "Done", "41": "Passed", "51": "Failed", "61": "Rejected"}
+DEFAULT_WORKFLOW = ("To Do", "In Progress", "Done")
+WORKFLOWS = {  # (project, issue type): statuses; anything else follows DEFAULT_WORKFLOW
+    ("UAT", "Sub-task"): ("To Do", "In Progress", "Passed", "Failed"),
+    ("UAT", "Task"): ("To Do", "In Progress", "Done", "Rejected"),
+}
+DEFAULT_RESOLUTION = {"Rejected": "Won't Do"}  # when a transition into a done status names none: "Done"
+LINK_TYPES = {  # name: (id, inward, outward), Jira's defaults
+    "Blocks": ("10000", "is blocked by", "blocks"), "Cloners": ("10001", "is cloned by", "clones"),
+    "Duplicate": ("10002", "is duplicated by", "duplicates"), "Relates": ("10003", "relates to", "relates to"),
+}
 RESOLUTIONS = {"Done": "10000", "Won't Do": "10001", "Duplicate": "10002", "Cannot Reproduce": "10003"}
 PRIORITIES = {"Highest": "1", "High": "2", "Medium": "3", "Low": "4", "Lowest": "5"}
 CREATABLE = {"project", "issuetype", "summary", "description", "labels", "priority", "parent", "assignee",
@@ -86,6 +104,14 @@ class Issue:
     transitions: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class IssueLink:
+    id: str
+    type: str  # a LINK_TYPES name
+    inward: str  # key of the issue the outward description applies to ("A blocks B": A)
+    outward: str  # key of the other one ("B is blocked by A": B)
+
+
 class JiraSite:
     """One Jira site: its issues and the counters that key them."""
 
@@ -94,6 +120,7 @@ class JiraSite:
 
     def clear(self) -> None:
         self.issues: dict[str, Issue] = {}
+        self.links: dict[str, IssueLink] = {}
         self.contents: dict[str, bytes] = {}  # attachment id -> bytes
         self._ids = itertools.count(10000)
         self._numbers = {key: itertools.count(1) for key in PROJECTS}
@@ -241,8 +268,10 @@ class JiraSite:
         return attachment
 
     def available_transitions(self, issue: Issue) -> list[tuple[str, str]]:
-        """(id, target status) of every transition out of the issue's status."""
-        return [(ident, target) for ident, target in TRANSITIONS.items() if target != issue.status]
+        """(id, target status) of every transition of the issue's workflow out of its status."""
+        workflow = WORKFLOWS.get((issue.project, issue.issuetype), DEFAULT_WORKFLOW)
+        return [(ident, target) for ident, target in TRANSITIONS.items()
+                if target in workflow and target != issue.status]
 
     def transition(self, issue: Issue, payload: Any) -> None:
         transition = payload.get("transition") if isinstance(payload, dict) else None
@@ -252,7 +281,8 @@ class JiraSite:
         target = TRANSITIONS[ident]
         resolution = None
         if STATUSES[target][1] == "done":
-            given = (payload.get("fields") or {}).get("resolution") or {"name": "Done"}
+            default = {"name": DEFAULT_RESOLUTION.get(target, "Done")}
+            given = (payload.get("fields") or {}).get("resolution") or default
             resolution = _by_name(RESOLUTIONS, given, "resolution", "Resolution")
         now = datetime.now(UTC)
         issue.transitions.append({"id": self.next_id(), "transition": ident, "from": issue.status, "to": target,
@@ -262,6 +292,43 @@ class JiraSite:
         for operation in (payload.get("update") or {}).get("comment", []):
             if isinstance(operation, dict) and isinstance(operation.get("add"), dict):
                 self.add_comment(issue, operation["add"])
+
+    # -- issue links ------------------------------------------------------------------------------
+
+    def link(self, payload: Any) -> IssueLink:
+        """POST /issueLink; linking the same two issues the same way again keeps the one link, as Jira does."""
+        payload = payload if isinstance(payload, dict) else {}
+        try:
+            kind = _by_name(LINK_TYPES, payload.get("type"), "issueLinkType", "issue link type")
+        except JiraError:
+            raise JiraError(404, [f"No issue link type with name '{(payload.get('type') or {}).get('name')}' "
+                                  "found."]) from None
+        ends = []
+        for side in ("inwardIssue", "outwardIssue"):
+            given = payload.get(side)
+            ref = str(given.get("key") or given.get("id") or "") if isinstance(given, dict) else ""
+            if not ref:
+                raise JiraError(400, errors={side: f"{side} is required"})
+            ends.append(self.get(ref).key)
+        for existing in self.links.values():
+            if (existing.type, existing.inward, existing.outward) == (kind, *ends):
+                return existing
+        created = IssueLink(self.next_id(), kind, *ends)
+        self.links[created.id] = created
+        comment = payload.get("comment")
+        if isinstance(comment, dict) and comment.get("body"):
+            self.add_comment(self.issues[ends[0]], comment)
+        for key in ends:
+            self.issues[key].updated = datetime.now(UTC)
+        return created
+
+    def get_link(self, ident: str) -> IssueLink:
+        if ident not in self.links:
+            raise JiraError(404, [f"No issue link with id '{ident}' exists."])
+        return self.links[ident]
+
+    def links_of(self, issue: Issue) -> list[IssueLink]:
+        return [link for link in self.links.values() if issue.key in (link.inward, link.outward)]
 
     # -- search -----------------------------------------------------------------------------------
 

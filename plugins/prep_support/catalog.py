@@ -200,6 +200,14 @@ Check = Annotated[
 ]
 
 
+class Runbook(_Strict):
+    """How to operate a service by hand, as the support team wrote it (published by support_docs)."""
+
+    restart: str = ""
+    failover: str = ""
+    notes: str = ""
+
+
 class Service(_Strict):
     id: Identifier
     name: str = Field(min_length=1)
@@ -209,6 +217,7 @@ class Service(_Strict):
     criticality: Criticality
     depends_on: list[Identifier] = []
     checks: list[Check] = Field(min_length=1)
+    runbook: Runbook | None = None  # optional: restart / failover / notes text
 
     @field_validator("checks")
     @classmethod
@@ -300,6 +309,11 @@ def load_catalog(path: Path | None = None, known_connections: Iterable[str] | No
                               f"AIRFLOW_CONN_{conn_id.upper()} or document it in {paths.connections_doc_path()}")
                 )
     return catalog
+
+
+def catalog_digest(path: Path | str | None = None) -> str:
+    """The sha256 of the catalog file's bytes: what health_sweep compares to tell that the catalog changed."""
+    return hashlib.sha256(Path(path or paths.catalog_path()).read_bytes()).hexdigest()
 
 
 def _cache_file(raw: bytes) -> Path:

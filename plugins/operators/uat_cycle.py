@@ -1,0 +1,444 @@
+"""The uat_cycle DAG's units of work: plan -> tickets -> notify -> (wait) -> report -> sign-off -> close.
+
+Every side effect is keyed, so a retried or re-run task repeats nothing:
+
+- Jira: the release ticket carries the label ``prep-support:uat:<release>``, each sub-task
+  ``prep-support:uat:<release>:<case>:<tester>``; a JQL search by label comes before every create,
+  a link is made only if the sub-task shows none to the release yet, a transition only if the
+  ticket is not already in the target status, a comment only if none carries its marker.
+- Slack: the notification ledger (``prep_support.outbox``) keys ``uat:<release>:notify:<tester>``,
+  ``uat:<release>:remind:<tester>:<hours>h`` and ``uat:<release>:result``.
+- Confluence: the report page is published by title (updated in place; unchanged -> no new version).
+
+The cycle's description (``cycle``, from :class:`PlanUatCycleOperator`) travels by XCom between tasks:
+the plan's cases, the assignment, the deadline and where to post.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import BaseOperator
+from sqlalchemy import select, update
+
+from prep_support import uat
+
+log = logging.getLogger(__name__)
+LINK_TYPE = "Relates"  # sub-task <-> release ticket
+SEARCH_PAGE = 100
+
+
+class UatJira:
+    """The Jira calls of a UAT cycle, through the atlassian-jira provider's JiraHook; each safe to repeat."""
+
+    def __init__(self, conn_id: str = "jira_default") -> None:
+        self.conn_id = conn_id
+
+    @cached_property
+    def client(self) -> Any:
+        from airflow.providers.atlassian.jira.hooks.jira import JiraHook
+
+        return JiraHook(jira_conn_id=self.conn_id).get_conn()
+
+    def browse_url(self, key: str) -> str:
+        return f"{self.client.url.rstrip('/')}/browse/{key}"
+
+    def search(self, jql: str, fields: str = "summary,status,resolution,labels,issuelinks,issuetype") -> list[dict]:
+        """Every issue the query finds, page by page (Jira caps a page at 100)."""
+        from hooks.trackers import with_retries
+
+        found: list[dict] = []
+        while True:
+            start = len(found)
+            page = with_retries(f"Jira search {jql}",
+                                lambda start=start: self.client.jql(jql, fields=fields, start=start,
+                                                                    limit=SEARCH_PAGE))
+            issues = page.get("issues", []) if isinstance(page, dict) else []
+            found += issues
+            if not issues or len(found) >= int(page.get("total", 0)):
+                return found
+
+    def find_by_label(self, label: str) -> dict | None:
+        found = self.search(f'labels = "{label}" ORDER BY created ASC', fields="summary,status,issuelinks")
+        return found[0] if found else None
+
+    def ensure_issue(self, label: str, fields: dict[str, Any]) -> tuple[str, bool]:
+        """The key of the issue labelled ``label``, created with ``fields`` if there is none (True if created)."""
+        from hooks.trackers import with_retries
+
+        def search_then_create() -> tuple[str, bool]:
+            existing = self.find_by_label(label)  # a create answered with an error may still have happened
+            if existing is not None:
+                return existing["key"], False
+            labels = [label, *[x for x in fields.get("labels", []) if x != label]]
+            return self.client.issue_create(fields={**fields, "labels": labels})["key"], True
+
+        return with_retries(f"Jira create {label}", search_then_create)
+
+    def ensure_link(self, key: str, other: str, link_type: str = LINK_TYPE) -> bool:
+        """Link ``key`` to ``other`` unless ``key`` already shows a link to it; True if linked now."""
+        from hooks.trackers import with_retries
+
+        def link_once() -> bool:
+            links = self.client.get_issue(key, fields="issuelinks")["fields"].get("issuelinks") or []
+            if any((link.get("inwardIssue") or link.get("outwardIssue") or {}).get("key") == other for link in links):
+                return False
+            self.client.create_issue_link({"type": {"name": link_type}, "inwardIssue": {"key": key},
+                                           "outwardIssue": {"key": other}})
+            return True
+
+        return with_retries(f"Jira link {key} to {other}", link_once)
+
+    def comment_once(self, key: str, marker: str, text: str) -> None:
+        from hooks.trackers import with_retries
+
+        def comment() -> None:
+            comments = self.client.issue_get_comments(key).get("comments", [])
+            if not any(marker in (c.get("body") or "") for c in comments):
+                self.client.issue_add_comment(key, f"{marker}\n{text}")
+
+        with_retries(f"Jira comment on {key}", comment)
+
+    def move_to(self, key: str, status: str) -> bool:
+        """Transition ``key`` into ``status`` unless it is there; True if moved. No such transition: an error."""
+        from hooks.trackers import with_retries
+
+        def transition() -> bool:
+            current = self.client.get_issue(key, fields="status")["fields"]["status"]["name"]
+            if current == status:
+                return False
+            offered = self.client.get_issue_transitions(key)
+            into = [t for t in offered if t["to"] == status]
+            if not into:
+                names = ", ".join(t["to"] for t in offered) or "none"
+                raise ValueError(f"Jira offers no transition of {key} from {current!r} into {status!r} "
+                                 f"(offered: {names}); check the project's workflow")
+            self.client.set_issue_status_by_transition_id(key, into[0]["id"])
+            return True
+
+        return with_retries(f"Jira transition {key} to {status}", transition)
+
+
+def _support_engine() -> Any:
+    from hooks.database import DatabaseHook
+
+    return DatabaseHook(conn_id="support_db").engine
+
+
+def _deadline(cycle: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(cycle["deadline"])
+
+
+def _plan(cycle: dict[str, Any]) -> uat.UatPlan:
+    return uat.UatPlan.model_validate(cycle["plan"])
+
+
+def _post_once(key: str, cycle: dict[str, Any], target: str, text: str, event: str) -> bool:
+    """Post ``text`` to Slack under ledger ``key`` unless it was sent; True if posted now."""
+    from hooks.channels import SlackSender
+    from prep_support.outbox import Sent, claim_direct, record_failure, record_sent
+
+    engine = _support_engine()
+    conn_id = cycle["slack_conn_id"]
+    now = datetime.now(UTC)
+    if not claim_direct(engine, key=key, event=event, channel="slack", conn_id=conn_id, target=target,
+                        subject=f"UAT {cycle['release']}", body=text, now=now):
+        return False
+    try:
+        answer = SlackSender().client(conn_id).chat_postMessage(channel=target, text=text, unfurl_links=False)
+    except Exception as error:
+        record_failure(engine, key, error)
+        raise
+    record_sent(engine, key, Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}"), now)
+    return True
+
+
+def tester_cases(tickets: Sequence[dict[str, Any]], tester: str) -> list[dict[str, Any]]:
+    return [t for t in tickets if t["tester"] == tester]
+
+
+def tester_message(cycle: dict[str, Any], tester: str, tickets: Sequence[dict[str, Any]], *,
+                   reminder_hours: int | None = None) -> str:
+    """Slack text for one tester: their cases with links (values escaped for Slack)."""
+    esc = uat.slack_text
+    titles = {case["id"]: case["title"] for case in cycle["plan"]["cases"]}
+    deadline = f"{_deadline(cycle):%Y-%m-%d %H:%M} UTC"
+    if reminder_hours is None:
+        head = (f"@{esc(tester)}: you are testing release *{esc(cycle['release'])}* "
+                f"({esc(cycle['plan']['name'])}). Please record each case as Passed or Failed by {deadline}:")
+    else:
+        head = (f"@{esc(tester)}: reminder, {reminder_hours} h to the UAT deadline of release "
+                f"*{esc(cycle['release'])}* ({deadline}). Still open:")
+    lines = [f"- {uat.slack_link(t['url'], t['key'])} {esc(titles.get(t['case_id'], t['case_id']))}" for t in tickets]
+    return "\n".join([head, *lines])
+
+
+class PlanUatCycleOperator(BaseOperator):
+    """Validate the form and the test plan; return the cycle (plan, assignment, deadline) for the next tasks."""
+
+    template_fields: Sequence[str] = ("jira_conn_id",)
+
+    def __init__(self, *, jira_conn_id: str = "jira_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jira_conn_id = jira_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        params = context["params"]
+        try:
+            return self.plan_cycle(params)
+        except uat.PlanError as error:
+            raise AirflowFailException(str(error)) from error  # bad input: no retry can fix it
+
+    def plan_cycle(self, params: Any) -> dict[str, Any]:
+        release, owner = params["release"], params["business_owner"]
+        testers = list(params.get("testers") or [])
+        deadline = datetime.fromisoformat(str(params["deadline"]).replace("Z", "+00:00"))
+        if deadline.tzinfo is None:
+            raise uat.PlanError(f"deadline: {params['deadline']!r} needs a time zone (e.g. ...T17:00:00Z)")
+        choice = uat.parse_test_plan(params["test_plan"])
+        if choice.jql is not None:
+            issues = UatJira(self.jira_conn_id).search(choice.jql, fields="summary,description")
+            plan = uat.plan_from_issues(issues, testers, choice.jql)
+        else:
+            plan = uat.load_plan(choice.plan or "")
+        assignment = uat.assignments(plan, testers)
+        if owner in {a.tester for a in assignment}:
+            raise uat.PlanError(f"business_owner: {owner!r} is also a tester; the sign-off needs someone "
+                                "who did not test")
+        log.info("UAT %s: %d case(s), %d ticket(s), deadline %s", release, len(plan.cases), len(assignment),
+                 deadline.isoformat())
+        return {"release": release, "test_plan": params["test_plan"], "business_owner": owner,
+                "deadline": deadline.astimezone(UTC).isoformat(), "plan": plan.model_dump(mode="json"),
+                "assignments": [{"case_id": a.case.id, "tester": a.tester} for a in assignment],
+                "project": plan.jira_project, "slack_channel": plan.slack_channel,
+                "slack_conn_id": plan.slack_conn_id, "confluence_space": plan.confluence_space,
+                "reminder_hours": plan.remind_hours_before_deadline}
+
+
+class CreateUatTicketsOperator(BaseOperator):
+    """The release ticket, and a sub-task per case and tester linked to it; recorded in the support DB."""
+
+    template_fields: Sequence[str] = ("cycle", "jira_conn_id")
+
+    def __init__(self, *, cycle: Any, jira_conn_id: str = "jira_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cycle = cycle
+        self.jira_conn_id = jira_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        cycle, jira = self.cycle, UatJira(self.jira_conn_id)
+        plan, release, deadline = _plan(cycle), cycle["release"], _deadline(cycle)
+        cases = {case.id: case for case in plan.cases}
+        release_key, created = jira.ensure_issue(uat.release_label(release), {
+            "project": {"key": cycle["project"]}, "issuetype": {"name": "Task"},
+            "summary": f"UAT {release}: {plan.name}"[:250],
+            "description": (f"User acceptance testing of release {release} ({plan.name}).\n{plan.description}\n\n"
+                            f"Business owner: {cycle['business_owner']}. Deadline: {deadline:%Y-%m-%d %H:%M} UTC."),
+            "labels": ["prep-support", "uat"], "duedate": f"{deadline:%Y-%m-%d}"})
+        tickets, made = [], int(created)
+        for assignment in cycle["assignments"]:
+            case, tester = cases[assignment["case_id"]], assignment["tester"]
+            key, created = jira.ensure_issue(uat.ticket_label(release, case.id, tester), {
+                "project": {"key": cycle["project"]}, "issuetype": {"name": "Sub-task"},
+                "parent": {"key": release_key}, "summary": f"UAT {release}: {case.title} ({tester})"[:250],
+                "description": uat.subtask_description(case, tester, deadline),
+                "labels": ["prep-support", "uat"], "duedate": f"{deadline:%Y-%m-%d}"})
+            jira.ensure_link(key, release_key)
+            made += int(created)
+            tickets.append({"case_id": case.id, "tester": tester, "key": key, "url": jira.browse_url(key)})
+        self._record(context, release_key, tickets)
+        log.info("UAT %s: release ticket %s, %d sub-task(s), %d created now", release, release_key, len(tickets), made)
+        return {"release_key": release_key, "release_url": jira.browse_url(release_key), "tickets": tickets,
+                "created": made}
+
+    def _record(self, context: Any, release_key: str, tickets: list[dict[str, Any]]) -> None:
+        from prep_support.results import upsert
+        from prep_support.schema import UatCycleRow, UatTicketRow
+
+        engine, cycle, now = _support_engine(), self.cycle, datetime.now(UTC)
+        upsert(engine, UatCycleRow.__table__, [{
+            "release": cycle["release"], "plan": cycle["test_plan"], "business_owner": cycle["business_owner"],
+            "deadline": _deadline(cycle), "release_key": release_key, "status": "testing", "report": {},
+            "run_id": context["run_id"], "created_at": now, "updated_at": now}], ["release"])
+        with engine.connect() as connection:
+            cycle_id = connection.execute(
+                select(UatCycleRow.id).where(UatCycleRow.release == cycle["release"])).scalar()
+        upsert(engine, UatTicketRow.__table__, [
+            {"cycle_id": cycle_id, "case_id": t["case_id"], "tester": t["tester"], "ticket_key": t["key"],
+             "outcome": uat.OPEN, "updated_at": now} for t in tickets], ["cycle_id", "case_id", "tester"])
+
+
+class NotifyTestersOperator(BaseOperator):
+    """One Slack message per tester listing their cases with links; ledger key ``uat:<release>:notify:<tester>``."""
+
+    template_fields: Sequence[str] = ("cycle", "tickets")
+
+    def __init__(self, *, cycle: Any, tickets: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cycle = cycle
+        self.tickets = tickets
+
+    def execute(self, context: Any) -> dict[str, int]:
+        cycle, tickets = self.cycle, self.tickets["tickets"]
+        sent = 0
+        for tester in dict.fromkeys(t["tester"] for t in tickets):
+            text = tester_message(cycle, tester, tester_cases(tickets, tester))
+            sent += _post_once(uat.notify_key(cycle["release"], tester), cycle, cycle["slack_channel"], text,
+                               event="uat-notify")
+        return {"testers": len({t["tester"] for t in tickets}), "sent": sent}
+
+
+def read_results(jira: UatJira, cycle: dict[str, Any], tickets: Sequence[dict[str, Any]],
+                 now: datetime) -> uat.UatReport:
+    """The cycle's report as Jira shows it now: each sub-task's outcome, and the Bugs linked to them."""
+    deadline = _deadline(cycle)
+    passed_deadline = now >= deadline
+    keys = [t["key"] for t in tickets]
+    issues = {}
+    for first in range(0, len(keys), 50):  # keep each JQL short
+        chunk = ", ".join(keys[first:first + 50])
+        for issue in jira.search(f"key in ({chunk})"):
+            issues[issue["key"]] = issue
+    results, defects = [], {}
+    for ticket in tickets:
+        fields = issues.get(ticket["key"], {}).get("fields") or {}
+        status = (fields.get("status") or {})
+        result = uat.outcome(status.get("name", ""), (status.get("statusCategory") or {}).get("key", ""),
+                             (fields.get("resolution") or {}).get("name"), passed_deadline)
+        results.append(uat.Result(ticket["case_id"], ticket["tester"], ticket["key"], ticket["url"],
+                                  status.get("name", "unknown"), result))
+        for link in fields.get("issuelinks") or []:
+            other = link.get("inwardIssue") or link.get("outwardIssue") or {}
+            other_fields = other.get("fields") or {}
+            if (other_fields.get("issuetype") or {}).get("name") != "Bug":
+                continue
+            other_status = other_fields.get("status") or {}
+            found = defects.get(other["key"])
+            defects[other["key"]] = uat.Defect(
+                key=other["key"], summary=other_fields.get("summary", ""), status=other_status.get("name", ""),
+                url=jira.browse_url(other["key"]),
+                done=(other_status.get("statusCategory") or {}).get("key") == "done",
+                found_in=(*(found.found_in if found else ()), ticket["key"]))
+    plan = _plan(cycle)
+    testers = list(dict.fromkeys(t["tester"] for t in tickets))
+    return uat.UatReport(release=cycle["release"], plan=plan.name, deadline=deadline, deadline_passed=passed_deadline,
+                         cases=list(plan.cases), testers=testers, results=results,
+                         defects=sorted(defects.values(), key=lambda d: d.key))
+
+
+class CompileUatReportOperator(BaseOperator):
+    """Pass/fail matrix, defects and open items -> HTML (include/templates/uat) and a Confluence page."""
+
+    template_fields: Sequence[str] = ("cycle", "tickets", "jira_conn_id", "confluence_conn_id")
+
+    def __init__(self, *, cycle: Any, tickets: Any, jira_conn_id: str = "jira_default",
+                 confluence_conn_id: str = "confluence_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cycle = cycle
+        self.tickets = tickets
+        self.jira_conn_id = jira_conn_id
+        self.confluence_conn_id = confluence_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from hooks.confluence import ConfluenceHook
+        from prep_support.messages import render
+
+        cycle, created = self.cycle, self.tickets
+        report = read_results(UatJira(self.jira_conn_id), cycle, created["tickets"], datetime.now(UTC))
+        view = {"report": report, "release_key": created["release_key"], "release_url": created["release_url"],
+                "titles": {case.id: case.title for case in report.cases}}
+        body = render("uat/report_body.html.j2", **view)
+        html = render("uat/report.html.j2", **view)
+        hook = ConfluenceHook(confluence_conn_id=self.confluence_conn_id)
+        page = hook.publish_page(f"UAT report: {cycle['release']}", body, space=cycle.get("confluence_space"))
+        hook.attach_file(page.id, f"uat-report-{cycle['release']}.html", html.encode(), "text/html")
+        summary = report.summary()
+        self._record(summary, page.url)
+        log.info("UAT %s report: %s, page %s", cycle["release"], summary["counts"], page.url)
+        return {**summary, "page_url": page.url, "page_id": page.id,
+                "signoff_body": uat.signoff_body(report, page.url)}
+
+    def _record(self, summary: dict[str, Any], url: str) -> None:
+        from prep_support.schema import UatCycleRow, UatTicketRow
+
+        now = datetime.now(UTC)
+        with _support_engine().begin() as connection:
+            connection.execute(update(UatCycleRow).where(UatCycleRow.release == summary["release"])
+                               .values(status="reported", report=summary, report_url=url, updated_at=now))
+            cycle_id = connection.execute(select(UatCycleRow.id).where(UatCycleRow.release == summary["release"])
+                                          ).scalar()
+            for result in summary["results"]:
+                connection.execute(update(UatTicketRow).where(
+                    UatTicketRow.cycle_id == cycle_id, UatTicketRow.case_id == result["case_id"],
+                    UatTicketRow.tester == result["tester"]).values(outcome=result["outcome"], updated_at=now))
+
+
+class UatSignOffOperator(HITLOperator):
+    """The business owner's approve/reject; ``assigned_users`` is templated (the owner comes from the form)."""
+
+    template_fields: Sequence[str] = (*HITLOperator.template_fields, "assigned_users")
+
+
+class CloseUatCycleOperator(BaseOperator):
+    """Act on the sign-off: release ticket Done (approved) or Rejected with the blockers; announce once."""
+
+    template_fields: Sequence[str] = ("cycle", "tickets", "report", "decision", "jira_conn_id")
+
+    def __init__(self, *, cycle: Any, tickets: Any, report: Any, decision: Any, jira_conn_id: str = "jira_default",
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cycle = cycle
+        self.tickets = tickets
+        self.report = report
+        self.decision = decision
+        self.jira_conn_id = jira_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        cycle, report, decision = self.cycle, self.report, self.decision or {}
+        release, release_key = cycle["release"], self.tickets["release_key"]
+        approved = (decision.get("chosen_options") or ["reject"])[0] == "approve"
+        user = (decision.get("responded_by_user") or {}).get("name") or "nobody (timed out)"
+        reason = str((decision.get("params_input") or {}).get("comment") or "").strip()
+        jira = UatJira(self.jira_conn_id)
+        marker = f"[{uat.release_label(release)}:decision]"
+        if approved:
+            jira.comment_once(release_key, marker, f"UAT signed off by {user}. {reason}".strip())
+            jira.move_to(release_key, "Done")
+        else:
+            blockers = report["blockers"] or ["none recorded by the report"]
+            text = "\n".join([f"UAT rejected by {user}." + (f" Reason: {reason}" if reason else ""),
+                              "Blockers:", *[f"* {line}" for line in blockers]])
+            jira.comment_once(release_key, marker, text)
+            jira.move_to(release_key, "Rejected")
+        announcement = self.announcement(approved, user, reason, report)
+        posted = _post_once(uat.result_key(release), cycle, cycle["slack_channel"], announcement, event="uat-result")
+        self._record(approved, user)
+        return {"release": release, "approved": approved, "decided_by": user, "announced": posted}
+
+    def announcement(self, approved: bool, user: str, reason: str, report: dict[str, Any]) -> str:
+        esc = uat.slack_text
+        release, counts = self.cycle["release"], report["counts"]
+        figures = (f"passed {counts['passed']}, failed {counts['failed']}, "
+                   f"not done {counts['not done'] + counts['open']}")
+        link = uat.slack_link(report["page_url"], "UAT report") if report.get("page_url") else "UAT report"
+        if approved:
+            return f":white_check_mark: Release *{esc(release)}* signed off by {esc(user)} ({figures}). {link}"
+        lines = [f":x: Release *{esc(release)}* rejected by {esc(user)} ({figures})."
+                 + (f" Reason: {esc(reason)}" if reason else ""), "Blockers:"]
+        lines += [f"- {esc(line)}" for line in report["blockers"]] or ["- none recorded"]
+        return "\n".join([*lines, link])
+
+    def _record(self, approved: bool, user: str) -> None:
+        from prep_support.schema import UatCycleRow
+
+        now = datetime.now(UTC)
+        with _support_engine().begin() as connection:
+            connection.execute(update(UatCycleRow).where(UatCycleRow.release == self.cycle["release"]).values(
+                status="approved" if approved else "rejected", decided_by=user, decided_at=now, updated_at=now))
