@@ -156,6 +156,10 @@ class SandboxProcess:
                 {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",
                  "password": SPLUNK_TOKEN, "extra": {"base_path": "/splunk"}}
             ),
+            # The seeded HR export (sandbox/directory_seed.py) that hooks.hr_roster.HrRoster reads.
+            "AIRFLOW_CONN_HR_ROSTER": json.dumps(
+                {"conn_type": "fs", "extra": {"path": str(REPO_ROOT / "include" / "data" / "hr_roster.csv")}}
+            ),
             # OktaHook: host = the org URL, password = the API token (sent as "SSWS <token>").
             "AIRFLOW_CONN_OKTA_DEFAULT": json.dumps(
                 {"conn_type": "http", "host": HOST, "port": self.http_port, "schema": "http",

@@ -50,23 +50,23 @@ def sync_roles(security_manager, roles: dict[str, list[tuple[str, str]]]) -> lis
     return changes
 
 
-def sync_demo_users(security_manager, users: dict[str, str]) -> list[str]:
-    """One user per role, its name also its password (demos and tests only)."""
+def sync_demo_users(security_manager, users: dict[str, tuple[str, ...]]) -> list[str]:
+    """The demo users with their roles, each one's name also its password (demos and tests only)."""
     changes = []
-    for username, role_name in users.items():
-        role = security_manager.find_role(role_name)
+    for username, role_names in users.items():
+        roles = [security_manager.find_role(name) for name in role_names]
         user = security_manager.find_user(username=username)
         if user is None:
             created = security_manager.add_user(username, username.title(), "Demo", f"{username}@example.com",
-                                                role, username)
+                                                roles, username)
             if not created:
                 raise SystemExit(f"could not create user {username}")
-            changes.append(f"created user {username} ({role_name})")
+            changes.append(f"created user {username} ({', '.join(role_names)})")
         else:
-            user.roles = [role]
+            user.roles = roles
             security_manager.update_user(user)
             security_manager.reset_password(user.id, username)
-            changes.append(f"updated user {username} ({role_name})")
+            changes.append(f"updated user {username} ({', '.join(role_names)})")
     return changes
 
 

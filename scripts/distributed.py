@@ -41,6 +41,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sandbox.ldap_server import SlapdProcess
     from sandbox.server import SandboxProcess
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -377,6 +378,9 @@ class DistributedAirflow:
         self.home = self.work_dir / "airflow"
         self.log_dir = self.work_dir / "logs"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
+        # Where people (and the browser tests) open the UI: the [api] base_url, whose host the login cookie is for.
+        self.ui_url = (f"http://{'localhost' if self.api_host in ('127.0.0.1', '0.0.0.0') else self.api_host}"
+                       f":{self.api_port}")
         self.scheduler_health_port = free_port()
         self.suffix = secrets.token_hex(4)
         self.metadata_db = f"prep_airflow_{self.suffix}"
@@ -385,6 +389,7 @@ class DistributedAirflow:
         self.redis_db: int | None = None
         self.redis_owner = f"{socket.gethostname()}:{os.getpid()}:{self.suffix}"
         self.sandbox: SandboxProcess | None = None
+        self.directory: SlapdProcess | None = None
         self.components: dict[str, Component] = {}
         self._steps: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
@@ -439,6 +444,8 @@ class DistributedAirflow:
         stop_components(list(self.components.values())[::-1])
         if self.sandbox is not None:
             self.sandbox.stop()
+        if self.directory is not None:
+            self.directory.stop()
         try:
             self.postgres.drop_all()
         except Exception as error:  # keep cleaning up; report at the end
@@ -467,6 +474,7 @@ class DistributedAirflow:
 
     def _prepare(self) -> dict[str, subprocess.Popen[bytes]]:
         """Databases, broker, sandbox, airflow.cfg, migrations; return the steps still running."""
+        from sandbox.ldap_server import SlapdProcess, slapd_available
         from sandbox.server import SandboxProcess
 
         for folder in (self.home, self.log_dir):
@@ -479,6 +487,11 @@ class DistributedAirflow:
         self.log(f"Redis: Celery broker on database {self.redis_db} of {self.redis_url}")
         self.sandbox = SandboxProcess(self.work_dir / "sandbox", port=self.sandbox_port).start()
         self.log(f"Sandbox (stand-ins for the external systems) at {self.sandbox.base_url}")
+        if slapd_available():  # the directory of access reviews and user life cycles
+            self.directory = SlapdProcess(self.work_dir / "slapd").start()
+            self.log(f"Directory (OpenLDAP slapd, seeded) at {self.directory.url}")
+        else:
+            self.log("No directory: slapd is not installed (apt-get install slapd)")
         (self.home / "airflow.cfg").write_text(self._airflow_cfg(metadata_url))
         self.env = self._environment()
         airflow = str(BIN / "airflow")
@@ -520,8 +533,7 @@ class DistributedAirflow:
             "api": {
                 "host": self.api_host,
                 "port": str(self.api_port),
-                "base_url": f"http://{'localhost' if self.api_host in ('127.0.0.1', '0.0.0.0') else self.api_host}"
-                            f":{self.api_port}",
+                "base_url": self.ui_url,
                 "secret_key": secrets.token_urlsafe(32),
                 "workers": "1",
             },
@@ -573,6 +585,8 @@ class DistributedAirflow:
         )
         assert self.sandbox is not None
         env.update(self.sandbox.connection_env())
+        if self.directory is not None:
+            env.update(self.directory.connection_env())
         env.update(self.extra_env)
         return env
 
@@ -793,7 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Ctrl-C stops everything, even where a shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.path[:0] = [str(ROOT)]
+    sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
     topology = DistributedAirflow(api_port=args.port, sandbox_port=args.sandbox_port, keep_files=args.keep_files,
                                   settings=QUICK_FAILOVER if args.quick_failover else None)
     try:

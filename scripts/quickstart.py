@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +27,10 @@ API_PORT = int(os.environ.get("PREP_API_PORT", "8080"))
 SANDBOX_PORT = int(os.environ.get("PREP_SANDBOX_PORT", "8900"))
 SANDBOX_TCP_PORT = int(os.environ.get("PREP_SANDBOX_TCP_PORT", "8901"))
 SANDBOX_SMTP_PORT = int(os.environ.get("PREP_SANDBOX_SMTP_PORT", "8902"))
+# Who logs in (SimpleAuthManager user:role): the admin, and the people the seeded policy and the UAT
+# plan assign approvals to, so a review or a sign-off can be answered by its assignee.
+USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user", "analyst": "user"}
+LDAP_PORT = int(os.environ.get("PREP_LDAP_PORT", "8903"))
 
 AIRFLOW_CFG = f"""\
 # Written by `make run` for the quick start; delete it to get a fresh one.
@@ -35,7 +40,7 @@ plugins_folder = {ROOT / "plugins"}
 executor = LocalExecutor
 load_examples = False
 dags_are_paused_at_creation = False
-simple_auth_manager_users = admin:admin
+simple_auth_manager_users = {{users}}
 fernet_key = {{fernet_key}}
 
 [database]
@@ -59,9 +64,16 @@ def environment() -> dict[str, str]:
     env = dict(os.environ, AIRFLOW_HOME=str(HOME), PREP_SUPPORT_CACHE_DIR=str(HOME / "cache"))
     # data_quality catches up from this date: the week the sandbox's estate has data for.
     env.setdefault("PREP_DQ_START_DATE", dq_start_date())
+    # access_review catches up from the start of this quarter: one campaign to review, not one per quarter.
+    env.setdefault("PREP_ACCESS_REVIEW_START_DATE", quarter_start().isoformat())
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "plugins"), str(ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+def quarter_start() -> datetime:
+    now = datetime.now(UTC)
+    return datetime(now.year, 3 * ((now.month - 1) // 3) + 1, 1, tzinfo=UTC)
 
 
 def dq_start_date() -> str:
@@ -78,12 +90,27 @@ def airflow(*args: str) -> None:
     subprocess.run([str(BIN / "airflow"), *args], env=environment(), check=True, stdout=subprocess.DEVNULL)
 
 
-def connections(sandbox) -> dict[str, dict]:
-    """The Connections of a quick-start deployment: our support database and the sandbox."""
-    return {
+def connections(sandbox, directory=None) -> dict[str, dict]:
+    """The Connections of a quick-start deployment: our support database, the sandbox (and its HR export), slapd."""
+    found = {
         "support_db": {"conn_type": "sqlite", "host": str(HOME / "support.db")},
         **{key[len("AIRFLOW_CONN_"):].lower(): json.loads(value) for key, value in sandbox.connection_env().items()},
     }
+    if directory is not None:
+        found["ldap_default"] = directory.connection()
+    return found
+
+
+def directory_process():
+    """slapd (the Active Directory stand-in, seeded afresh) when installed, else nothing."""
+    from contextlib import nullcontext
+
+    from sandbox.ldap_server import SlapdProcess, slapd_available
+
+    if not slapd_available():
+        print("slapd is not installed (apt-get install slapd): no directory for access reviews", flush=True)
+        return nullcontext(None)
+    return SlapdProcess(HOME / "slapd", port=LDAP_PORT)
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -101,6 +128,7 @@ def main() -> int:
     config = HOME / "airflow.cfg"
     if not config.exists():
         config.write_text(AIRFLOW_CFG.format(
+            users=",".join(f"{user}:{role}" for user, role in USERS.items()),
             jwt_secret=secrets.token_urlsafe(32), api_secret=secrets.token_urlsafe(32),
             fernet_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         ))
@@ -108,11 +136,16 @@ def main() -> int:
     airflow("db", "migrate")
 
     with SandboxProcess(HOME / "sandbox", port=SANDBOX_PORT, tcp_port=SANDBOX_TCP_PORT,
-                        smtp_port=SANDBOX_SMTP_PORT) as sandbox:
+                        smtp_port=SANDBOX_SMTP_PORT) as sandbox, directory_process() as directory:
         print(f"Sandbox (stand-ins for the external systems) at {sandbox.base_url}", flush=True)
+        if directory is not None:
+            print(f"Directory (OpenLDAP slapd with AD attributes) at {directory.url}", flush=True)
         conn_file = HOME / "connections.json"
-        conn_file.write_text(json.dumps(connections(sandbox), indent=2))
+        conn_file.write_text(json.dumps(connections(sandbox, directory), indent=2))
         airflow("connections", "import", "--overwrite", str(conn_file))
+        # Resolved "how-to" tickets, so support_docs has a knowledge base to publish.
+        urllib.request.urlopen(urllib.request.Request(f"{sandbox.base_url}/jira/_sandbox/seed/how-to", method="POST"),
+                               timeout=10).close()
         subprocess.run([str(BIN / "python"), "-m", "prep_support.migrate", "--url", f"sqlite:///{HOME / 'support.db'}"],
                        env=environment(), check=True)
 
@@ -137,7 +170,10 @@ def print_login(timeout_s: float = 180) -> None:
         time.sleep(1)
     login = json.loads(passwords.read_text()) if passwords.exists() else {}
     password = login.get("admin", "(see .airflow/simple_auth_manager_passwords.json.generated)")
-    print(f"\nAirflow UI: http://localhost:{API_PORT}  login: admin  password: {password}\n", flush=True)
+    print(f"\nAirflow UI: http://localhost:{API_PORT}  login: admin  password: {password}", flush=True)
+    others = ", ".join(f"{user} / {secret}" for user, secret in login.items() if user != "admin")
+    if others:
+        print(f"Approvers and reviewers (user / password): {others}\n", flush=True)
 
 
 def stop(process: subprocess.Popen) -> None:

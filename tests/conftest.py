@@ -40,10 +40,6 @@ os.environ.update(
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "PREP_SUPPORT_CACHE_DIR": str(AIRFLOW_HOME / "cache"),
         "AIRFLOW_CONN_SUPPORT_DB": json.dumps({"conn_type": "sqlite", "host": str(SUPPORT_DB_PATH)}),
-        # The seeded HR roster (sandbox/directory_seed.py), read by hooks.hr_roster.HrRoster(conn_id="hr_roster").
-        "AIRFLOW_CONN_HR_ROSTER": json.dumps(
-            {"conn_type": "fs", "extra": {"path": str(ROOT / "include" / "data" / "hr_roster.csv")}}
-        ),
     }
 )
 os.environ.pop("PREP_SUPPORT_CATALOG", None)

@@ -160,15 +160,16 @@ def dag_access_control(dag_id: str) -> dict[str, dict[str, set[str]]]:
 
 # --- Demo users (scripts/create_roles.py --demo-users) ----------------------------------------
 
-DEMO_USERS: dict[str, str] = {  # username (also the password) -> role
-    "analyst": SUPPORT_ANALYST,
-    "reviewer": ACCESS_REVIEWER,
-    "oncall": ON_CALL,
-    "viewer": SUPPORT_VIEWER,
-    # People of the seeded directory (sandbox/directory_seed.py) whom the access policy asks: the
-    # reviewers and leaver approvers of access_review, and the manager approving a privileged joiner.
-    "alice": ACCESS_REVIEWER,
-    "bob": ACCESS_REVIEWER,
-    "carol": ACCESS_REVIEWER,
-    "dave": SUPPORT_ANALYST,
+DEMO_USERS: dict[str, tuple[str, ...]] = {  # username (also the password) -> roles
+    "analyst": (SUPPORT_ANALYST,),
+    "reviewer": (ACCESS_REVIEWER,),
+    "oncall": (ON_CALL,),
+    "viewer": (SUPPORT_VIEWER,),
+    # People of the seeded directory (sandbox/directory_seed.py) whom the access policy asks: managers
+    # and application owners review access and approve their people's privileged access; carol and
+    # alice also approve leavers' remediation.
+    "alice": (ACCESS_REVIEWER, SUPPORT_ANALYST),
+    "bob": (ACCESS_REVIEWER,),
+    "carol": (ACCESS_REVIEWER, SUPPORT_ANALYST),
+    "dave": (ACCESS_REVIEWER, SUPPORT_ANALYST),
 }

@@ -8,6 +8,7 @@ once; a second run of the same campaign asks nothing and revokes nothing again.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def review_dag(tmp_path_factory: pytest.TempPathFactory):
     return bag.dags["access_review"], folder / "evidence" / CAMPAIGN
 
 
-def decide(support_engine, asked: list):
+def decide(support_engine, asked: list, campaign: str = CAMPAIGN):
     from prep_support.access.review import load_items
 
     def answer(request):
@@ -57,7 +58,7 @@ def decide(support_engine, asked: list):
             assert "ken" not in request.assignees
             return Answer(user=request.assignees[0], chosen_options=["Approve"])
         reviewer = request.assignees[0]
-        items = {i["item_id"]: i for i in load_items(support_engine, CAMPAIGN, reviewer=reviewer)}
+        items = {i["item_id"]: i for i in load_items(support_engine, campaign, reviewer=reviewer)}
         params = {key: ("revoke" if key in items and (reviewer, items[key]["username"], items[key]["system"],
                                                        items[key]["group_name"]) in REVOKE else "keep")
                   for key in request.params if key != "comment"}
@@ -142,6 +143,65 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
                     if p["title"] == f"Access review {CAMPAIGN}"]) == 1
         assert len([m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
                     if f"Access review {CAMPAIGN} complete" in m["text"]]) == 1
+    finally:
+        call(base, "POST", "/okta/_sandbox/reset")
+        slapd.reset()
+
+
+def test_a_campaign_killed_mid_review_and_cleared_asks_only_what_was_not_answered(
+        airflow_db, support_engine, sandbox, slapd, review_dag) -> None:
+    """The run is killed while bob has not answered (his review and the reminder task die with their
+    workers); the other reviewers and the leaver approvers had answered. Run again (cleared): only bob
+    is asked, and each revocation happens once."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    dag, _evidence = review_dag
+    logical_date, campaign = datetime(2027, 1, 1, 6, tzinfo=UTC), "2027-Q1"
+    base = sandbox.base_url
+    call(base, "POST", "/okta/_sandbox/reset")
+    answered: list[tuple[str, tuple[str, ...]]] = []
+    plain = decide(support_engine, [], campaign)
+    bob_waiting_since: list[float] = []
+
+    def kill_bob_after_the_others(request):
+        if request.assignees != ["bob"] or request.task_id != "review_access":
+            answered.append((request.task_id, tuple(request.assignees)))
+            decided = plain(request)
+            return decided[-1] if isinstance(decided, list) else decided
+        bob_waiting_since[:1] = bob_waiting_since[:1] or [time.monotonic()]
+        # The others first (alice, carol, dave and the leaver approval), or whoever answered within 20 s.
+        if len(answered) < 4 and time.monotonic() - bob_waiting_since[0] < 20:
+            return None
+        with create_session() as session:  # what a kill leaves: the unfinished tasks failed
+            for ti in session.scalars(select(TaskInstance).where(
+                    TaskInstance.dag_id == request.dag_id, TaskInstance.run_id == request.run_id,
+                    TaskInstance.state.in_([TaskInstanceState.AWAITING_INPUT, TaskInstanceState.UP_FOR_RESCHEDULE,
+                                            TaskInstanceState.RUNNING]))):
+                ti.state = TaskInstanceState.FAILED
+        return None
+
+    try:
+        with HitlResponder(kill_bob_after_the_others):
+            assert dag.test(logical_date=logical_date).state == "failed"
+        with support_engine.connect() as connection:
+            assert connection.execute(select(AccessRemediationRow).where(
+                AccessRemediationRow.campaign_id == campaign)).all() == []  # nothing revoked while under review
+        first = sorted(answered)
+
+        answered.clear()
+        asked_again: list = []
+        with HitlResponder(decide(support_engine, asked_again, campaign)):
+            assert dag.test(logical_date=logical_date).state == "success"
+        assert [(task, assignees) for task, assignees in asked_again] == [("review_access", ["bob"])]
+        assert ("review_access", ("alice",)) in first and "approve_leavers" in {task for task, _ in first}
+        with support_engine.connect() as connection:
+            rows = connection.execute(select(AccessRemediationRow).where(
+                AccessRemediationRow.campaign_id == campaign)).all()
+        assert "payments-approve" not in okta_user(base, "chuck")["groups"], rows  # bob's, after the clear
+        assert rows and all(row.verified for row in rows)
+        assert len({row.item_id for row in rows}) == len(rows)  # each revocation once
     finally:
         call(base, "POST", "/okta/_sandbox/reset")
         slapd.reset()

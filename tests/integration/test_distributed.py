@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,7 +45,9 @@ RUN_TIMEOUT_S = 120
 FAILOVER_TIMEOUT_S = 180
 # data_quality catches up nightly runs from PREP_DQ_START_DATE (default 2026-11-01): from yesterday on,
 # unpausing it starts one or two scheduled runs instead of one per night since then.
-DAG_SETTINGS = {"PREP_DQ_START_DATE": (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT00:00:00+00:00")}
+# access_review catches up quarterly from PREP_ACCESS_REVIEW_START_DATE: from now on, only the run triggered here.
+DAG_SETTINGS = {"PREP_DQ_START_DATE": (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT00:00:00+00:00"),
+                "PREP_ACCESS_REVIEW_START_DATE": datetime.now(UTC).isoformat()}
 SANDBOX_STORES = {"jira": ("/jira/_sandbox/issues", "issues"),
                   "servicenow": ("/servicenow/_sandbox/incidents", "incidents"),
                   "slack": ("/slack/_sandbox/messages", "messages"),
@@ -166,9 +168,12 @@ def wait_for_run(topology: DistributedAirflow, dag_id: str, run_id: str, timeout
         raise AssertionError(f"{error}; task instances: {states}") from error
 
 
-def wait_idle(topology: DistributedAirflow, dag_id: str, timeout_s: float = 3 * RUN_TIMEOUT_S) -> list[dict]:
+def wait_idle(topology: DistributedAirflow, dag_id: str, timeout_s: float = 3 * RUN_TIMEOUT_S,
+              on_poll: Callable[[], None] | None = None) -> list[dict]:
     """Wait until no run of the DAG (scheduled ones included) is queued or running; return all its runs."""
     def runs_if_idle() -> list[dict] | None:
+        if on_poll is not None:
+            on_poll()
         runs = topology.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=1000")["dag_runs"]
         if runs and all(run["state"] in ("success", "failed") for run in runs):
             return runs
@@ -351,31 +356,147 @@ def test_killed_worker_task_is_retried_on_the_other_worker_without_duplicates(
     assert side_effects(base) == before
 
 
+# --- Forms and human-in-the-loop steps over the API -----------------------------------------------
+
+
+def form_conf(dag_id: str, now: datetime) -> dict[str, Any] | None:
+    """What an analyst fills into a DAG's trigger form here; None for DAGs triggered without one."""
+    at = (lambda seconds: (now + timedelta(seconds=seconds)).isoformat())  # noqa: E731
+    return {
+        # A planned outage a minute from now: announce, remind, in progress, completed (deferred waits).
+        "outage_comms": {"action": "announce", "service": "orders-api", "kind": "planned", "severity": "minor",
+                         "start": at(40), "expected_end": at(70), "remind_minutes": 0,
+                         "impact": "Checkout pauses for a database upgrade", "workaround": "Retry after 10:00"},
+        # A privileged joiner: the approval goes to priya's manager, never to priya.
+        "user_lifecycle": {"action": "joiner", "employee_id": "E1053", "role_template": "admin",
+                           "effective_date": now.date().isoformat(), "requested_by": "analyst"},
+        # The campaign of the quarter; its reviewers answer below.
+        "access_review": {"campaign": f"{now.year}-Q{(now.month - 1) // 3 + 1}"},
+    }.get(dag_id)
+
+
+def hitl_answer(detail: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Approve (or keep everything as its default proposes): the chosen option and the params."""
+    options = detail["options"]
+    chosen = next((o for o in ("approve", "Approve", "OK") if o in options), options[0])
+    params = {name: (spec.get("value") if isinstance(spec, dict) else spec)
+              for name, spec in (detail.get("params") or {}).items()}
+    return [chosen], params
+
+
+class Respondents:
+    """Answers every pending human-in-the-loop step over the REST API as its assignee (FAB users).
+
+    Once per DAG, a demo user who is *not* assigned tries first, and must be refused (403).
+    """
+
+    def __init__(self, topology: DistributedAirflow) -> None:
+        from prep_support.roles import DEMO_USERS
+
+        self.topology = topology
+        self.users = list(DEMO_USERS)
+        self.tokens: dict[str, str] = {}
+        self.answered: list[tuple[str, str, int, str]] = []  # dag, task, map index, by whom
+        self.refused: dict[str, tuple[str, int]] = {}  # dag -> (user, status)
+
+    def token(self, user: str) -> str:
+        if user not in self.tokens:
+            self.tokens[user] = self.topology.token(user, user)
+        return self.tokens[user]
+
+    def answer_pending(self) -> None:
+        details = self.topology.api("GET", "/api/v2/dags/~/dagRuns/~/hitlDetails?response_received=false"
+                                           "&limit=1000")["hitl_details"]
+        for detail in details:
+            ti = detail["task_instance"]
+            if ti["state"] != "awaiting_input":
+                continue
+            path = (f"{run_path(ti['dag_id'], ti['dag_run_id'])}/taskInstances/{ti['task_id']}/"
+                    f"{ti['map_index']}/hitlDetails")
+            assignees = [user["id"] for user in detail["assigned_users"]]
+            chosen, params = hitl_answer(detail)
+            body = {"chosen_options": chosen, "params_input": params}
+            stranger = next((u for u in self.users if u not in assignees), None)
+            if assignees and stranger and ti["dag_id"] not in self.refused:
+                self.refused[ti["dag_id"]] = (stranger, status_as(self.topology, self.token(stranger), "PATCH",
+                                                                  path, body))
+            assignee = next(user for user in assignees if user in self.users) if assignees else "admin"
+            token = self.token(assignee) if assignee != "admin" else self.topology.token()
+            status = status_as(self.topology, token, "PATCH", path, body)
+            assert status == 200, f"{assignee} could not answer {ti['dag_id']}.{ti['task_id']}: HTTP {status}"
+            self.answered.append((ti["dag_id"], ti["task_id"], ti["map_index"], assignee))
+
+
+def outage_announced_everywhere(base: str, _support_db: Any, run: dict[str, Any]) -> None:
+    incidents = call(base, "GET", "/statuspage/_sandbox/state")["incidents"]
+    [maintenance] = [i for i in incidents
+                     if (i.get("metadata") or {}).get("prep_support", {}).get("key", "").startswith("orders-api-")]
+    assert maintenance["status"] == "completed", maintenance
+    slack = [m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
+             if "database upgrade" in m["text"]]
+    assert len(slack) == 1, "one announcement on Slack, the rest in its thread"
+
+
+def joiner_has_the_role_everywhere(base: str, _support_db: Any, _run: dict[str, Any]) -> None:
+    users = {u["login"].split("@")[0]: u for u in call(base, "GET", "/okta/_sandbox/state")["users"]}
+    assert users["priya"]["status"] == "ACTIVE" and "app-admins" in users["priya"]["groups"]
+
+
+def campaign_published(base: str, _support_db: Any, run: dict[str, Any]) -> None:
+    titles = {page["title"] for page in call(base, "GET", "/confluence/_sandbox/pages")["pages"]}
+    assert f"Access review {run['conf']['campaign']}" in titles, titles
+
+
+def runbooks_published(base: str, _support_db: Any, _run: dict[str, Any]) -> None:
+    titles = {page["title"] for page in call(base, "GET", "/confluence/_sandbox/pages")["pages"]}
+    assert "How do I? Support knowledge base" in titles and any(t.startswith("Runbook: ") for t in titles)
+
+
+SANDBOX_EFFECTS = {"outage_comms": outage_announced_everywhere, "user_lifecycle": joiner_has_the_role_everywhere,
+                   "access_review": campaign_published, "support_docs": runbooks_published}
+# Driven through the browser instead (tests/integration/test_airflow_ui.py).
+BROWSER_DAGS = {"uat_cycle"}
+
+
 def test_every_other_dag_runs_over_the_api(
     topology: DistributedAirflow, support_db: Any, catalog_keys: set[str]
 ) -> None:
+    base = topology.sandbox.base_url
+    if topology.directory is None:
+        service_missing("slapd is not installed: access_review and user_lifecycle need the directory")
+    topology.create_roles(demo_users=True)
+    respondents = Respondents(topology)
     dags = topology.api("GET", "/api/v2/dags?limit=1000")["dags"]
-    others = [dag["dag_id"] for dag in dags if dag["dag_id"] != "health_sweep"]
+    others = [dag["dag_id"] for dag in dags if dag["dag_id"] != "health_sweep" and dag["dag_id"] not in BROWSER_DAGS]
     errors = topology.api("GET", "/api/v2/importErrors")["import_errors"]
     assert errors == [], f"import errors: {[(e['filename'], e['stack_trace'][-300:]) for e in errors]}"
     triggered = {}
+    now = datetime.now(UTC)
     for dag_id in others:
+        conf = form_conf(dag_id, now)
         details = topology.api("GET", f"/api/v2/dags/{dag_id}/details")
-        if triggerable_without_form(details):
-            triggered[dag_id] = trigger(topology, dag_id)
-        else:
-            print(f"[info] {dag_id} not triggered: a param has no default")
+        if conf is None and not triggerable_without_form(details):
+            raise AssertionError(f"{dag_id} needs a form: add its values to form_conf()")
+        topology.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        run = topology.api("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                           {"logical_date": now.isoformat(), "conf": conf or {}})
+        triggered[dag_id] = run["dag_run_id"]
     for dag_id, run_id in triggered.items():
         began = time.monotonic()
-        # Unpausing also started the latest scheduled run: wait for both, failing fast on a failed task.
-        runs = wait_idle(topology, dag_id)
+        # Unpausing also started the latest scheduled run: wait for both, answering their approvals.
+        runs = wait_idle(topology, dag_id, on_poll=respondents.answer_pending)
         assert [run["state"] for run in runs] == ["success"] * len(runs), dag_id
         run = next(run for run in runs if run["dag_run_id"] == run_id)
         if dag_id in EFFECTS:
             EFFECTS[dag_id](support_db, catalog_keys, run)
-        else:
-            print(f"[info] {dag_id}: no effect check beyond success yet")
+        if dag_id in SANDBOX_EFFECTS:
+            SANDBOX_EFFECTS[dag_id](base, support_db, run)
         print(f"[timing] {dag_id}: {len(runs)} runs finished {time.monotonic() - began:.1f} s after the last wait")
+    print(f"[info] answered: {respondents.answered}; refused strangers: {respondents.refused}")
+    asked = {dag_id for dag_id, *_ in respondents.answered}
+    assert {"access_review", "user_lifecycle"} <= asked
+    for dag_id in asked:  # someone not assigned was refused on each DAG that asked
+        assert respondents.refused[dag_id][1] == 403, (dag_id, respondents.refused[dag_id])
 
 
 # --- Roles (issue 7 item 2): FAB roles and DAG-level access_control, over the REST API ----------
@@ -430,3 +551,98 @@ def test_roles_decide_who_may_see_trigger_clear_and_backfill(topology: Distribut
     assert listed in (200, 403)
     if listed == 200:
         assert "health_sweep" not in str(topology._http("GET", "/api/v2/dags", None, token=tokens["reviewer"]))
+
+
+# --- The Airflow UI in a real browser (issue 7 item 3): a form, then a human-in-the-loop step -------
+
+
+def ui_login(page: Any, base_url: str, user: str) -> None:
+    """FAB's login form, as a person fills it (password = user name for the demo users)."""
+    page.goto(f"{base_url}/")
+    page.fill("#username", user)
+    page.fill("#password", user)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/**")
+    page.wait_for_load_state("networkidle")
+
+
+def ui_fill_date_time(page: Any, dialog: Any, label: str, when: datetime) -> None:
+    """The form's date-time picker: open it under its label, type the date and time (UTC), close it."""
+    dialog.locator("label", has_text=label).locator("xpath=ancestor::*[@data-part='root'][1]").get_by_text(
+        "Select date and time").click()
+    picker = page.locator("[data-scope=popover][data-state=open]")
+    picker.locator("input[placeholder='YYYY/MM/DD']").fill(when.strftime("%Y/%m/%d"))
+    picker.locator("input[placeholder='HH:mm']").fill(when.strftime("%H:%M"))
+    page.keyboard.press("Tab")
+    page.keyboard.press("Escape")
+
+
+def test_analyst_runs_a_uat_cycle_from_the_form_and_signs_it_off_in_the_browser(
+    topology: DistributedAirflow, request: pytest.FixtureRequest
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_dashboard_browser import (
+        ARTIFACTS,
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        DOCS,
+        VIEWPORT,
+        save_small_png,
+    )
+
+    if not CHROMIUM.exists():
+        service_missing(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    topology.create_roles(demo_users=True)
+    base, release = topology.ui_url, f"2026.12-ui-{int(time.time())}"
+    # The picker has minutes: the next whole minute at least 45 s away.
+    deadline = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport=VIEWPORT)
+        try:
+            ui_login(page, base, "analyst")
+            page.goto(f"{base}/dags/uat_cycle")
+            page.get_by_role("button", name="Trigger").first.click()
+            dialog = page.locator("[role=dialog][data-state=open]")
+            expect(dialog.get_by_text("Trigger Dag - uat_cycle")).to_be_visible()
+            dialog.locator("#element_release").fill(release)
+            dialog.locator("#element_business_owner").fill("analyst")
+            ui_fill_date_time(page, dialog, "Deadline", deadline)
+            save_small_png(page, DOCS / "ui-trigger-form.png")
+            dialog.get_by_test_id("trigger-dag-submit").click()
+            page.wait_for_url(f"{base}/dags/uat_cycle/runs/**")
+            run_id = urllib.parse.unquote(page.url.split("/runs/", 1)[1].split("/")[0])
+            run = topology.api("GET", run_path("uat_cycle", run_id))
+            assert run["conf"]["release"] == release and run["conf"]["business_owner"] == "analyst"
+            assert datetime.fromisoformat(run["conf"]["deadline"].replace("Z", "+00:00")) == deadline
+
+            def waiting_for_signoff() -> bool:
+                raise_on_failed_tasks(topology, "uat_cycle", run_id)
+                states = {ti["task_id"]: ti["state"] for ti in task_instances(topology, "uat_cycle", run_id)}
+                return states.get("business_signoff") == "awaiting_input"
+
+            topology.wait_until("the sign-off to wait for the business owner", waiting_for_signoff, 240,
+                                interval_s=2)
+            page.goto(f"{base}/dags/uat_cycle/runs/{urllib.parse.quote(run_id, safe='')}"
+                      "/tasks/business_signoff/required_actions")
+            expect(page.get_by_text(f"Release {release}", exact=True)).to_be_visible()
+            expect(page.get_by_text("not done").first).to_be_visible()  # the deadline passed with open cases
+            page.locator("#element_comment").fill("Accepted: the open cases are retested after go-live")
+            save_small_png(page, DOCS / "ui-signoff.png")
+            page.get_by_role("button", name="approve", exact=True).click()
+            finished = wait_for_run(topology, "uat_cycle", run_id, timeout_s=RUN_TIMEOUT_S)
+        except Exception:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+    assert finished["state"] == "success"
+    signoff = topology.api("GET", f"{run_path('uat_cycle', run_id)}/taskInstances/business_signoff/-1/hitlDetails")
+    assert signoff["chosen_options"] == ["approve"] and signoff["responded_by_user"]["name"] == "analyst"
+    issues = call(topology.sandbox.base_url, "GET", "/jira/_sandbox/issues")["issues"]
+    [ticket] = [i for i in issues if f"prep-support:uat:{release}" in i["fields"]["labels"]
+                and i["issuetype"] != "Sub-task"]
+    assert ticket["status"] == "Done"

@@ -25,7 +25,7 @@ def test_the_shipped_roster_is_the_seed(tmp_path):
     assert ROSTER.read_text() == written.read_text(), "run `python -m sandbox.directory_seed` to refresh it"
 
 
-def test_people_from_the_csv_connection():
+def test_people_from_the_csv_connection(sandbox):  # its connection_env() defines hr_roster
     people = {p["employee_id"]: p for p in HrRoster(conn_id="hr_roster").people()}
 
     assert len(people) == len(seed.PEOPLE)
