@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator
 
+from prep_support import hitl
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from sqlalchemy import Engine
@@ -214,7 +216,7 @@ class ReviewAccessOperator(HITLOperator):
         answer = super().execute_complete(context, event)
         params_input = dict(answer["params_input"] or {})
         comment = params_input.pop("comment", "") or ""
-        responder = (answer.get("responded_by_user") or {}).get("id") if answer.get("responded_by_user") else None
+        responder = hitl.responder(answer)
         campaign_id, _ = campaign_of(context)
         recorded = record_decisions(support_engine(self.support_db_conn_id), campaign_id, self.reviewer,
                                     params_input, responder, answer["responded_at"], comment)
@@ -286,7 +288,7 @@ class ApproveLeaverRemediationOperator(HITLOperator):
         from prep_support.access.review import record_leaver_approval
 
         answer = super().execute_complete(context, event)
-        responder = (answer.get("responded_by_user") or {}).get("id") if answer.get("responded_by_user") else None
+        responder = hitl.responder(answer)
         campaign_id, _ = campaign_of(context)
         recorded = record_leaver_approval(support_engine(self.support_db_conn_id), campaign_id,
                                           answer["chosen_options"] == [APPROVE], responder, answer["responded_at"])

@@ -26,7 +26,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
 from sqlalchemy import select, update
 
-from prep_support import uat
+from prep_support import hitl, uat
 
 log = logging.getLogger(__name__)
 LINK_TYPE = "Relates"  # sub-task <-> release ticket
@@ -404,7 +404,7 @@ class CloseUatCycleOperator(BaseOperator):
         cycle, report, decision = self.cycle, self.report, self.decision or {}
         release, release_key = cycle["release"], self.tickets["release_key"]
         approved = (decision.get("chosen_options") or ["reject"])[0] == "approve"
-        user = (decision.get("responded_by_user") or {}).get("name") or "nobody (timed out)"
+        user = hitl.responder(decision) or "nobody (timed out)"
         reason = str((decision.get("params_input") or {}).get("comment") or "").strip()
         jira = UatJira(self.jira_conn_id)
         marker = f"[{uat.release_label(release)}:decision]"

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from prep_support import lifecycle
+from prep_support import hitl, lifecycle
 from prep_support.access.policy import Policy, load_policy
 
 
@@ -183,7 +183,7 @@ def _decision(approval: Any) -> tuple[bool, str | None]:
     if not approval:
         return False, None
     approved = (approval.get("chosen_options") or [None])[0] == ApprovalOperator.APPROVE
-    return approved, (approval.get("responded_by_user") or {}).get("id") or "timeout default"
+    return approved, hitl.responder(approval) or "timeout default"
 
 
 def apply_okta(conn_id: str, request: dict[str, Any], plan: dict[str, Any]) -> list[dict[str, Any]]:
