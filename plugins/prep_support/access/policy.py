@@ -83,7 +83,8 @@ class ReviewSettings(_Strict):
     response_timeout_hours: float = Field(default=336, gt=0)
     reminder_hours_before: list[Annotated[float, Field(gt=0)]] = Field(default_factory=list)
     default_decision: Literal["keep", "revoke"] = "keep"
-    reminder_check_minutes: float = Field(default=15, gt=0, description="How often reminders are considered.")
+    reminder_check_minutes: float = Field(default=1, gt=0,
+                                          description="How often reminders and decisions are looked at.")
     channel: str = Field(default="#prep-support", min_length=1)
     slack_conn_id: str = "slack_api_default"
 
