@@ -29,7 +29,7 @@ SANDBOX_TCP_PORT = int(os.environ.get("PREP_SANDBOX_TCP_PORT", "8901"))
 SANDBOX_SMTP_PORT = int(os.environ.get("PREP_SANDBOX_SMTP_PORT", "8902"))
 # Who logs in (SimpleAuthManager user:role): the admin, and the people the seeded policy and the UAT
 # plan assign approvals to, so a review or a sign-off can be answered by its assignee.
-USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user", "analyst": "user"}
+USERS = {"admin": "admin", "alice": "user", "bob": "user", "carol": "user", "dave": "user", "analyst": "user"}
 LDAP_PORT = int(os.environ.get("PREP_LDAP_PORT", "8903"))
 
 AIRFLOW_CFG = f"""\
