@@ -57,6 +57,22 @@ def with_retries(describe: str, call: Callable[[], T], sleep: Callable[[float], 
     raise AssertionError("unreachable")
 
 
+def gone(error: BaseException) -> bool:
+    """The tracker says the ticket does not exist (deleted, or moved out of our reach): HTTP 404."""
+    response = getattr(error, "response", None)
+    return getattr(error, "status", None) == 404 or getattr(response, "status_code", None) == 404
+
+
+def unless_gone(describe: str, ticket_key: str, call: Callable[[], None]) -> None:
+    """Run ``call`` with retries; a ticket someone deleted is logged and skipped, not retried for ever."""
+    try:
+        with_retries(describe, call)
+    except Exception as error:
+        if not gone(error):
+            raise
+        log.warning("%s skipped: ticket %s no longer exists (%s)", describe, ticket_key, error)
+
+
 def jira_label(dedup_key: str) -> str:
     """Jira labels may not contain spaces; our keys never do, and the prefix makes them ours."""
     return "prep-support:" + re.sub(r"\s", "_", dedup_key)
@@ -108,7 +124,7 @@ class JiraTracker:
                 return
             self.client.issue_add_comment(ticket.key, f"{marker}\n{text}")
 
-        with_retries(f"Jira comment on {ticket.key}", comment_once)
+        unless_gone(f"Jira comment on {ticket.key}", ticket.key, comment_once)
 
     def resolve(self, ticket: Ticket, marker: str, text: str) -> None:
         self.comment(ticket, marker, text)
@@ -119,7 +135,7 @@ class JiraTracker:
             if into_done:
                 self.client.set_issue_status_by_transition_id(ticket.key, into_done[0]["id"])
 
-        with_retries(f"Jira resolve {ticket.key}", transition_once)
+        unless_gone(f"Jira resolve {ticket.key}", ticket.key, transition_once)
 
     def attach(self, ticket: Ticket, file_name: str, content: bytes) -> None:
         import io
@@ -132,7 +148,7 @@ class JiraTracker:
             handle.name = file_name
             self.client.add_attachment_object(ticket.key, handle)
 
-        with_retries(f"Jira attach {file_name} to {ticket.key}", attach_once)
+        unless_gone(f"Jira attach {file_name} to {ticket.key}", ticket.key, attach_once)
 
 
 class ServiceNowTracker:

@@ -205,3 +205,18 @@ def test_server_error_on_a_get_is_surfaced(sandbox) -> None:
     assert raised.value.response.json() == {"errorMessages": ["Internal server error"], "errors": {}}
     assert jira.issue(key)["key"] == key  # the fault was for one call only
     assert [(c["method"], c["status"]) for c in journal(sandbox)[mark:]] == [("GET", 500), ("GET", 200)]
+
+
+def test_a_deleted_ticket_is_skipped_not_retried_for_ever(sandbox, caplog) -> None:
+    """Someone deleted the incident's ticket: comments and resolution are skipped, monitoring goes on."""
+    from hooks.trackers import JiraTracker
+    from prep_support.reconcile import Ticket
+
+    tracker = JiraTracker()
+    ghost = Ticket(key="ORD-99999", id="99999", url=None)
+    with caplog.at_level("WARNING", logger="hooks.trackers"):
+        tracker.comment(ghost, "[prep-support:ghost]", "still down")
+        tracker.resolve(ghost, "[prep-support:ghost:resolved]", "recovered")
+    skipped = [r.getMessage() for r in caplog.records if "no longer exists" in r.getMessage()]
+    # comment; then resolve: its comment and its transition
+    assert len(skipped) == 3 and all("ORD-99999" in message for message in skipped)
