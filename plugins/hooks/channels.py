@@ -12,12 +12,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from prep_support.outbox import Sent
 
+log = logging.getLogger(__name__)
+
 CARD_STYLE = {"opened": "attention", "updated": "warning", "resolved": "good", "flapping": "warning"}
+THREAD_GONE = {"message_not_found", "thread_not_found"}  # the first message was deleted
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")  # Slack's conversation IDs; anything else is a name
 
 
@@ -56,11 +60,24 @@ class SlackSender:
         if root is None or not root.thread_id:
             answer = client.chat_postMessage(channel=message.target, text=message.body, unfurl_links=False)
             return Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}")
+        from slack_sdk.errors import SlackApiError
+
         channel, thread_ts = root.thread_id.split(":", 1)
-        if message.event == "resolved":
-            first_line = root.body.splitlines()[0] if root.body else ""
-            client.chat_update(channel=channel, ts=thread_ts, text=f"{message.body.splitlines()[0]}\n~{first_line}~")
-        answer = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.body, unfurl_links=False)
+        try:
+            if message.event == "resolved":
+                first_line = root.body.splitlines()[0] if root.body else ""
+                client.chat_update(channel=channel, ts=thread_ts,
+                                   text=f"{message.body.splitlines()[0]}\n~{first_line}~")
+            answer = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.body,
+                                             unfurl_links=False)
+        except SlackApiError as error:
+            if error.response.get("error") not in THREAD_GONE:
+                raise
+            # Someone deleted the first message: say it on the channel rather than never.
+            log.warning("Slack thread %s is gone (%s): posting %s on the channel", root.thread_id,
+                        error.response.get("error"), message.key)
+            answer = client.chat_postMessage(channel=channel, text=message.body, unfurl_links=False)
+            return Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}")
         return Sent(message_id=answer["ts"], thread_id=root.thread_id)
 
 
