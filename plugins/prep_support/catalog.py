@@ -222,12 +222,17 @@ class Service(_Strict):
     @field_validator("checks")
     @classmethod
     def _unique_check_ids(cls, checks: list[Check]) -> list[Check]:
-        seen: set[str] = set()
-        for check in checks:
-            if check.id in seen:
-                raise ValueError(f"duplicate check id {check.id!r}")
-            seen.add(check.id)
-        return checks
+        return unique_ids(checks, "check")
+
+
+def unique_ids(items: list, what: str) -> list:
+    """``items`` unchanged when their ``id``s are unique; else ValueError naming the first duplicate."""
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise ValueError(f"duplicate {what} id {item.id!r}")
+        seen.add(item.id)
+    return items
 
 
 class Catalog(_Strict):

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
+from prep_support.catalog import unique_ids
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
@@ -67,12 +68,7 @@ class UatPlan(BaseModel):
     @field_validator("cases")
     @classmethod
     def _unique_case_ids(cls, cases: list[UatCase]) -> list[UatCase]:
-        seen: set[str] = set()
-        for case in cases:
-            if case.id in seen:
-                raise ValueError(f"duplicate case id {case.id!r}")
-            seen.add(case.id)
-        return cases
+        return unique_ids(cases, "case")
 
     @model_validator(mode="after")
     def _every_case_has_a_tester(self) -> UatPlan:
