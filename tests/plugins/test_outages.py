@@ -165,15 +165,19 @@ def test_the_migration_builds_the_outages_table_the_model_describes(tmp_path) ->
     engine.dispose()
 
 
-def test_health_sweep_emits_critical_incidents_only_when_it_opened_one(support_engine, catalog) -> None:
+def test_health_sweep_emits_critical_incidents_only_when_it_opened_one(tmp_path, catalog) -> None:
+    """On a database of its own: the shared support database may hold incidents other tests opened."""
     from airflow.sdk.execution_time.context import OutletEventAccessors
     from airflow.sdk.execution_time.task_runner import _serialize_outlet_events
     from support_assets import CRITICAL_INCIDENTS, CRITICAL_INCIDENTS_OPENED
 
     from operators.reconcile_incidents import ReconcileIncidentsOperator
+    from prep_support.migrate import upgrade
     from prep_support.results import sync_catalog
     from prep_support.schema import IncidentRow
 
+    support_engine = create_engine(f"sqlite:///{tmp_path / 'support.db'}")
+    upgrade(support_engine)
     sync_catalog(support_engine, catalog)
     base = {"status": "open", "tracker": "jira", "evidence": "HTTP 503", "updates": 0, "opened_at": NOW,
             "updated_at": NOW, "opened_run_id": "scheduled__sweep-1", "ticket_key": None}
