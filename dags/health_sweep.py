@@ -22,7 +22,9 @@ database (`support_db`), fold the results into health, and act on it.
   service are linked to its incident instead of opening their own.
 - `send_notifications`: Slack (one thread per incident), Teams, e-mail, each message once.
 - A critical service going down updates the asset `prep-support://incidents/critical`
-  (only in a run that opened such an incident); `outage_comms` announces it as an outage.
+  (only in a run that opened such an incident); `outage_comms` announces it as an outage. Once
+  the incident is resolved, each run updates the asset again while that outage is still current,
+  and `outage_comms` resolves it.
 
 A bad catalog or routing file fails this DAG's import with the file, entry, field and line.
 Any failed task is reported to the support channel with a link to its log.
@@ -90,7 +92,8 @@ def health_sweep():
         check_keys=register_catalog()
     )
     evaluate = EvaluateHealthOperator(task_id="evaluate_health", catalog_path=CATALOG_PATH)
-    # Opening a critical incident updates CRITICAL_INCIDENTS (through the alias): outage_comms announces it.
+    # Opening a critical incident updates CRITICAL_INCIDENTS (through the alias): outage_comms announces it;
+    # so does an incident resolved while its outage is current: outage_comms resolves that.
     reconcile = ReconcileIncidentsOperator(task_id="reconcile_incidents", catalog_path=CATALOG_PATH,
                                            outlets=[CRITICAL_INCIDENTS_OPENED])
     notify = SendNotificationsOperator(task_id="send_notifications")

@@ -14,7 +14,10 @@ Tell everyone about an outage, planned or unplanned, once per channel, and keep 
 - **A critical incident**: when `health_sweep` opens an incident on a critical service that is
   down, it updates the asset `prep-support://incidents/critical`; each incident in the event
   becomes an unplanned outage (`<incident key>-<opened>`), its impact from the catalog, on every
-  channel, its ticket the incident's ticket.
+  channel, its ticket the incident's ticket. When monitoring resolves the incident, the sweeps
+  update the asset again (each sweep until the outage is resolved) with the outage under
+  `resolved`: it is resolved as announced, on its channels, ended when the incident was resolved.
+  An outage an analyst resolved already gets no second resolution.
 
 **Channels** (`include/config/routing.yaml` and the catalog): Slack (the service's team channel;
 updates and the resolution in the announcement's thread), Teams (an Adaptive Card), e-mail (the
@@ -76,7 +79,8 @@ def _xcom_time(key: str) -> str:
 
 
 @dag(
-    # Every critical incident monitoring opens starts a run; analysts trigger it with the form.
+    # Every critical incident monitoring opens, or resolves while its outage is current, starts a run;
+    # analysts trigger it with the form.
     schedule=[CRITICAL_INCIDENTS],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

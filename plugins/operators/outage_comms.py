@@ -1,8 +1,9 @@
 """Outage communication: plan the run's outage requests, then tell every channel once.
 
 - :class:`PlanOutagesOperator` turns the form (or the critical-incident asset events that
-  triggered the run) into outage requests and checks them; it changes nothing, so a bad form
-  fails here before any message leaves.
+  triggered the run: incidents opened are announced, outages whose incident was resolved are
+  resolved) into outage requests and checks them; it changes nothing, so a bad form fails here
+  before any message leaves.
 - :class:`CommunicateOutageOperator` carries a stage out for each request: the run's action
   (announce, update, resolve), or a planned outage's reminder, start and completion. Each channel
   send is claimed in the notification ledger under ``outage:<id>:<event>:<channel>`` before it is
@@ -35,16 +36,17 @@ class OutagesNotFullyAnnounced(RuntimeError):
     """Some channels failed; what was sent is recorded and the retry sends only the rest."""
 
 
-def incidents_from_events(events: Any) -> list[dict[str, Any]]:
-    """The critical incidents listed in the ``extra`` of the asset events that triggered a run."""
+def entries_from_events(events: Any, part: str) -> list[dict[str, Any]]:
+    """One list (``incidents`` opened, or ``resolved``) of the ``extra`` of the CRITICAL_INCIDENTS asset
+    events that triggered a run, all events together."""
     from support_assets import CRITICAL_INCIDENTS
 
-    incidents: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
     if not events:
-        return incidents
+        return entries
     for event in events[CRITICAL_INCIDENTS] if CRITICAL_INCIDENTS in events else []:
-        incidents.extend((event.extra or {}).get("incidents", []))
-    return incidents
+        entries.extend((event.extra or {}).get(part, []))
+    return entries
 
 
 class PlanOutagesOperator(BaseOperator):
@@ -69,11 +71,13 @@ class PlanOutagesOperator(BaseOperator):
         from prep_support.outages import OutageRequestError
 
         catalog = load_catalog(self.catalog_path)
-        incidents = incidents_from_events(context.get("triggering_asset_events"))
+        events = context.get("triggering_asset_events")
+        incidents, resolved = entries_from_events(events, "incidents"), entries_from_events(events, "resolved")
         # The run's own time, not now: a cleared plan derives the same outage ids.
         run_after = context["dag_run"].run_after
         try:
-            requests = plan_requests(dict(context["params"]), incidents, catalog, self.engine, run_after)
+            requests = plan_requests(dict(context["params"]), incidents, catalog, self.engine, run_after,
+                                     resolved=resolved)
         except OutageRequestError as error:
             # Bad input is not transient: fail without retries, before anything was sent.
             raise AirflowFailException(str(error)) from error
@@ -98,13 +102,15 @@ class PlanOutagesOperator(BaseOperator):
 
 
 def plan_requests(params: dict[str, Any], incidents: list[dict[str, Any]], catalog: Catalog, engine: Engine,
-                  now: datetime) -> list[OutageRequest]:
-    """Requests from incidents (an asset-triggered run) or from the form, checked against the outages table."""
+                  now: datetime, resolved: list[dict[str, Any]] | None = None) -> list[OutageRequest]:
+    """Requests from the asset events (incidents opened, then incidents resolved) or from the form,
+    checked against the outages table."""
     from prep_support import outage_store
     from prep_support.outages import OutageRequestError, request_from_form, requests_from_incidents
 
-    if incidents:
-        return requests_from_incidents(incidents, catalog, params.get("channels") or ())
+    if incidents or resolved:
+        return [*requests_from_incidents(incidents, catalog, params.get("channels") or ()),
+                *incident_resolutions(resolved or [], engine)]
     request = request_from_form(params, catalog, now=now)
     if request.action == "announce":
         existing = outage_store.get(engine, request.outage_id)
@@ -133,6 +139,23 @@ def plan_requests(params: dict[str, Any], incidents: list[dict[str, Any]], catal
                                 expected_end=request.expected_end or row.expected_end,
                                 impact=row.impact, workaround=request.workaround or row.workaround,
                                 channels=tuple(row.channels))]
+
+
+def incident_resolutions(resolved: list[dict[str, Any]], engine: Engine) -> list[OutageRequest]:
+    """A resolution per outage whose monitoring incident was resolved (each once, however many events name it).
+
+    An outage resolved by hand meanwhile is still planned: its resolution messages are in the ledger,
+    so nothing is sent twice, and a channel that failed then is sent now.
+    """
+    from prep_support import outage_store
+    from prep_support.outages import incident_resolution
+
+    requests: dict[str, OutageRequest] = {}
+    for entry in resolved:
+        row = outage_store.get(engine, entry.get("outage_id") or "")
+        if row is not None and row.id not in requests:
+            requests[row.id] = incident_resolution(row, entry)
+    return list(requests.values())
 
 
 class CommunicateOutageOperator(BaseOperator):
@@ -242,7 +265,8 @@ class OutageComms:
                                               expected_end=request.expected_end or row.expected_end)
             return self.send_event(row, update_event(request.update), request, now)
         if row.status not in CLOSED:
-            row = outage_store.set_values(self.engine, row.id, now, ended_at=now,
+            # An incident's outage ended when monitoring resolved the incident, not when this run came.
+            row = outage_store.set_values(self.engine, row.id, now, ended_at=request.ended_at or now,
                                           status=COMPLETED if row.kind == "planned" else RESOLVED,
                                           last_update=request.update or row.last_update)
         return self.send_event(row, "resolved", request, now)

@@ -50,22 +50,32 @@ class ReconcileIncidentsOperator(BaseOperator):
         if done["in_maintenance"]:
             self.log.info("In a maintenance window, nothing opened or changed: %s", ", ".join(done["in_maintenance"]))
         self.log.info("Incidents: %s", done)
-        self.announce_critical(context, engine)
+        self.emit_critical_incidents(context, engine)
         return done
 
-    def announce_critical(self, context: Context, engine: Any) -> None:
-        """Add a CRITICAL_INCIDENTS event (outage_comms announces them) when this run opened critical incidents.
+    def emit_critical_incidents(self, context: Context, engine: Any) -> None:
+        """Add a CRITICAL_INCIDENTS event when this run opened critical incidents (outage_comms announces
+        them) or when outages announced for incidents are still current though their incident is resolved
+        (outage_comms resolves them).
 
-        Through the task's asset alias outlet, so no event is emitted when none was opened.
+        Through the task's asset alias outlet, so no event is emitted when there is nothing to tell. The
+        resolutions come from the state, not this run's changes: until outage_comms has resolved an outage,
+        every sweep asks again (each message is sent once, so asking twice is harmless).
         """
         from support_assets import CRITICAL_INCIDENTS, CRITICAL_INCIDENTS_OPENED
 
-        from prep_support.outage_store import critical_incidents_opened
+        from prep_support.outage_store import critical_incidents_opened, incident_outages_to_resolve
 
         if CRITICAL_INCIDENTS_OPENED not in self.outlets:
             return
         opened = critical_incidents_opened(engine, context["run_id"])
+        resolved = incident_outages_to_resolve(engine)
+        if opened or resolved:
+            context["outlet_events"][CRITICAL_INCIDENTS_OPENED].add(
+                CRITICAL_INCIDENTS, extra={"incidents": opened, "resolved": resolved})
         if opened:
-            context["outlet_events"][CRITICAL_INCIDENTS_OPENED].add(CRITICAL_INCIDENTS, extra={"incidents": opened})
             self.log.info("Critical incidents opened, outage communication follows: %s",
                           ", ".join(i["dedup_key"] for i in opened))
+        if resolved:
+            self.log.info("Incidents resolved, their outages are resolved next: %s",
+                          ", ".join(r["outage_id"] for r in resolved))

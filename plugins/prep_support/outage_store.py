@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from prep_support.outages import CLOSED, CURRENT, SCHEDULED, OutageRequest
+from prep_support.outages import CLOSED, CURRENT, SCHEDULED, OutageRequest, incident_outage_id
 from prep_support.schema import OutageRow
 
 outages = OutageRow.__table__
@@ -79,3 +79,40 @@ def critical_incidents_opened(engine: Engine, run_id: str) -> list[dict[str, Any
              "kind": r.kind, "state": r.state, "evidence": r.evidence, "tracker": r.tracker,
              "ticket_key": r.ticket_key, "ticket_id": r.ticket_id, "ticket_url": r.ticket_url,
              "opened_at": r.opened_at.isoformat()} for r in rows]
+
+
+def incident_outages_to_resolve(engine: Engine) -> list[dict[str, Any]]:
+    """Outages announced for a monitoring incident that is resolved while the outage is not.
+
+    Each outage is matched to its own incident: the same key, and the outage id derived from that
+    incident's key and opening (an incident re-opened later under the same key is another outage).
+    The state, not one run's changes: an outage_comms run that failed is retried by the next sweep.
+    The list is the ``resolved`` part of the CRITICAL_INCIDENTS asset event's ``extra``, JSON only.
+    """
+    from prep_support.schema import IncidentRow
+
+    incidents = IncidentRow.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(outages.c.id.label("outage_id"), incidents.c.id.label("incident_id"), incidents.c.dedup_key,
+                   incidents.c.service_id, incidents.c.check_id, incidents.c.status, incidents.c.opened_at,
+                   incidents.c.resolved_at, incidents.c.updated_at)
+            .join_from(outages, incidents, incidents.c.dedup_key == outages.c.incident_key)
+            .where(outages.c.source == "incident", outages.c.status.not_in(CLOSED))
+            .order_by(outages.c.id, incidents.c.id)
+        ).all()
+    matches: dict[str, list[Any]] = {}
+    for row in rows:
+        if incident_outage_id(row.dedup_key, row.opened_at) == row.outage_id:
+            matches.setdefault(row.outage_id, []).append(row)
+    resolved = []
+    for outage_id, found in matches.items():
+        # Re-opened within the same minute, the incident has the same outage id: that outage is not over.
+        if any(r.status != "resolved" for r in found):
+            continue
+        last = found[-1]
+        resolved.append({"outage_id": outage_id, "incident_id": last.incident_id, "dedup_key": last.dedup_key,
+                         "service_id": last.service_id, "check_id": last.check_id,
+                         "opened_at": last.opened_at.isoformat(),
+                         "resolved_at": (last.resolved_at or last.updated_at).isoformat()})
+    return resolved

@@ -2,7 +2,8 @@
 
 No Airflow and no I/O here. ``outage_comms`` turns its form (or a critical-incident asset event)
 into :class:`OutageRequest` objects with :func:`request_from_form` / :func:`requests_from_incidents`
-before anything is sent, so a bad form fails the first task with a message naming the field.
+(and :func:`incident_resolution` for the incidents since resolved) before anything is sent, so a bad
+form fails the first task with a message naming the field.
 
 Every message of an outage is keyed ``outage:<id>:<event>:<channel>`` in the notification ledger
 (:func:`message_key`); events are ``announced``, ``reminder``, ``in_progress``, ``update-<digest>``
@@ -71,11 +72,13 @@ class OutageRequest:
     remind_minutes: int = DEFAULT_REMIND_MINUTES
     source: str = "form"  # form | incident
     incident: dict[str, Any] = field(default_factory=dict)  # the monitoring incident behind it
+    ended_at: datetime | None = None  # when a resolution's outage ended (its incident's resolution); None: now
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["starts_at"] = self.starts_at.isoformat()
         data["expected_end"] = self.expected_end.isoformat() if self.expected_end else None
+        data["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
         data["channels"] = list(self.channels)
         return data
 
@@ -84,6 +87,7 @@ class OutageRequest:
         values = dict(data)
         values["starts_at"] = datetime.fromisoformat(values["starts_at"])
         values["expected_end"] = datetime.fromisoformat(values["expected_end"]) if values["expected_end"] else None
+        values["ended_at"] = datetime.fromisoformat(values["ended_at"]) if values.get("ended_at") else None
         values["channels"] = tuple(values["channels"])
         return cls(**values)
 
@@ -295,6 +299,22 @@ def requests_from_incidents(incidents: Iterable[Mapping[str, Any]], catalog: Cat
                                                    "ticket_key", "ticket_id", "ticket_url", "tracker")},
         )
     return list(requests.values())
+
+
+def incident_resolution(outage: Any, resolved: Mapping[str, Any]) -> OutageRequest:
+    """The resolution of an outage announced for a monitoring incident, once that incident is resolved.
+
+    ``outage`` is its row (the resolution speaks about it as announced, on the channels it was
+    announced on); ``resolved`` is an entry of the asset event's ``resolved`` list, whose
+    ``resolved_at`` is when the outage ended.
+    """
+    return OutageRequest(
+        action="resolve", outage_id=outage.id, service_id=outage.service_id, kind=outage.kind,
+        severity=outage.severity, starts_at=outage.starts_at, expected_end=outage.expected_end,
+        impact=outage.impact, workaround=outage.workaround, channels=tuple(outage.channels or ()),
+        source="incident", ended_at=parse_time(resolved.get("resolved_at"), "resolved_at"),
+        incident={k: resolved.get(k) for k in ("incident_id", "dedup_key", "check_id")},
+    )
 
 
 def reminder_at(starts_at: datetime, remind_minutes: int) -> datetime:

@@ -1,7 +1,7 @@
 """outage_comms as the scheduler runs it (dag.test()) against the sandbox: a planned outage on every channel
 through its whole life, an unplanned one from a critical-incident asset event with an update and a resolution
-in the same threads, a Teams failure after Slack retried without a second Slack message, injection shown as
-text everywhere, and a bad form refused."""
+in the same threads, one resolved by itself when monitoring resolved its incident, a Teams failure after Slack
+retried without a second Slack message, injection shown as text everywhere, and a bad form refused."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def test_a_planned_outage_is_announced_everywhere_reminded_started_and_completed
 
 
 @contextmanager
-def triggered_by_incidents(incidents: list[dict]):
+def triggered_by_incidents(incidents: list[dict], resolved: list[dict] = ()):
     """dag.test() creates a manual run; attach a CRITICAL_INCIDENTS event to it as the scheduler does
     (``dag_run.consumed_asset_events``), so the tasks see it in ``triggering_asset_events``."""
     from airflow.models import dagrun
@@ -205,7 +205,8 @@ def triggered_by_incidents(incidents: list[dict]):
         run = original(**kwargs)
         session = kwargs["session"]
         asset = session.scalar(select(AssetModel).where(AssetModel.uri == CRITICAL_INCIDENTS.uri))
-        event = AssetEvent(asset_id=asset.id, extra={"incidents": incidents}, source_dag_id="health_sweep",
+        event = AssetEvent(asset_id=asset.id, extra={"incidents": incidents, "resolved": list(resolved)},
+                           source_dag_id="health_sweep",
                            source_task_id="reconcile_incidents", source_run_id="scheduled__test", source_map_index=-1)
         session.add(event)
         run.consumed_asset_events.append(event)
@@ -290,12 +291,78 @@ def test_a_critical_incident_is_announced_then_updated_and_resolved_in_the_same_
     assert "&lt;b&gt;Use the backup login&lt;/b&gt;" in update_version
     assert outage_id not in status_page_html() and "Auth Gateway" not in page["body"]
 
-    # The same event again (a cleared health_sweep run emits it again): nothing new anywhere.
-    with triggered_by_incidents([incident]):
+    # The same event again (a cleared health_sweep run emits it again), now also saying monitoring resolved the
+    # incident: the analyst's resolution stands, nothing new anywhere.
+    ended = outage_store.get(support_engine, outage_id).ended_at
+    resolved = {"outage_id": outage_id, "dedup_key": incident["dedup_key"], "check_id": incident["check_id"],
+                "resolved_at": datetime.now(UTC).isoformat()}
+    with triggered_by_incidents([incident], resolved=[resolved]):
         again = outage_dag.test(logical_date=opened + timedelta(seconds=2))
     assert again.state == "success"
     assert len(slack_messages(base, outage_id)) == 3 and len(emails(base, outage_id)) == 3
-    assert outage_store.get(support_engine, outage_id).status == "resolved"
+    assert (outage_store.get(support_engine, outage_id).status, outage_store.get(support_engine, outage_id).ended_at
+            ) == ("resolved", ended)
+    assert len(statuspage_incident(base, outage_id)[0]["incident_updates"]) == 3
+
+
+def test_an_incidents_outage_resolves_itself_when_monitoring_resolves_the_incident(
+        outage_dag, support_engine, sandbox) -> None:
+    from sqlalchemy import insert
+
+    from operators.outage_comms import when
+    from prep_support.catalog import load_catalog
+    from prep_support.results import sync_catalog
+    from prep_support.schema import IncidentRow
+
+    base = sandbox.base_url
+    sync_catalog(support_engine, load_catalog())  # the incident's service must be in the shared database
+    opened = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    recovered = opened + timedelta(minutes=23)
+    incident = {"incident_id": None, "dedup_key": "auth-gateway/health/availability", "service_id": "auth-gateway",
+                "check_id": "auth-gateway/health", "kind": "availability", "state": "down", "evidence": "HTTP 503",
+                "tracker": "jira", "ticket_key": None, "opened_at": opened.isoformat()}
+    outage_id = f"auth-gateway-health-availability-{opened:%Y%m%d-%H%M}"
+    with triggered_by_incidents([incident]):
+        announced = outage_dag.test(logical_date=opened + timedelta(seconds=1))
+    assert announced.state == "success", task_states(announced)
+    assert outage_store.get(support_engine, outage_id).status == "active"
+
+    # Monitoring resolves the incident (after 23 minutes); health_sweep's next run lists the outage to resolve.
+    with support_engine.begin() as connection:
+        connection.execute(insert(IncidentRow).values(
+            dedup_key=incident["dedup_key"], service_id="auth-gateway", check_id="auth-gateway/health",
+            kind="availability", status="resolved", state="ok", priority="Highest", tracker="jira", evidence="",
+            updates=0, opened_run_id="scheduled__sweep", opened_at=opened, updated_at=recovered,
+            resolved_at=recovered))
+    (resolved,) = [r for r in outage_store.incident_outages_to_resolve(support_engine) if r["outage_id"] == outage_id]
+    with triggered_by_incidents([], resolved=[resolved]):
+        run = outage_dag.test(logical_date=recovered + timedelta(minutes=5))
+    assert run.state == "success", task_states(run)
+
+    row = outage_store.get(support_engine, outage_id)
+    assert (row.status, row.ended_at) == ("resolved", recovered)
+    root, resolution = slack_messages(base, outage_id)
+    assert resolution["thread_ts"] == root["ts"] and root["edits"], "resolved in the thread, the root struck through"
+    assert resolution["text"].startswith(":white_check_mark: *Auth Gateway* outage resolved after 23 min")
+    assert f"Duration: 23 min ({when(opened)} to {when(recovered)})" in resolution["text"]
+    incident_page, components = statuspage_incident(base, outage_id)
+    assert [u["status"] for u in incident_page["incident_updates"]] == ["investigating", "resolved"]
+    assert {components[s] for s in row.affected} == {"operational"}
+    assert len(teams_cards(base, outage_id)) == 2 and len(emails(base, outage_id)) == 2
+    issue = jira_issue(base, outage_id)
+    assert [c["body"].splitlines()[0] for c in issue["comments"]] == [f"[prep-support outage:{outage_id} resolved]"]
+    assert outage_id not in status_page_html() and outage_id not in known_issues(base)["body"]
+    assert outage_id not in [r["outage_id"] for r in outage_store.incident_outages_to_resolve(support_engine)]
+
+    # The sweeps that asked meanwhile start runs too: nothing more is sent.
+    with triggered_by_incidents([], resolved=[resolved, resolved]):
+        again = outage_dag.test(logical_date=recovered + timedelta(minutes=10))
+    assert again.state == "success", task_states(again)
+    assert len(slack_messages(base, outage_id)) == 2 and len(emails(base, outage_id)) == 2
+    assert len(teams_cards(base, outage_id)) == 2
+    assert len(statuspage_incident(base, outage_id)[0]["incident_updates"]) == 2
+    assert set(ledger(support_engine, outage_id).values()) == {("sent", 1)}
+    assert outage_store.get(support_engine, outage_id).ended_at == recovered
 
 
 def test_teams_failing_after_slack_is_retried_without_a_second_slack_message(

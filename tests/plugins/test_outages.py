@@ -1,5 +1,6 @@
 """The outage core: form rules naming their fields, ids, affected services, texts escaped per channel,
-the status page's statuses, the outages migration, and health_sweep's critical-incident asset event."""
+the status page's statuses, the outages migration, health_sweep's critical-incident asset event, and the
+incidents' outages it asks to resolve."""
 
 from __future__ import annotations
 
@@ -165,6 +166,17 @@ def test_the_migration_builds_the_outages_table_the_model_describes(tmp_path) ->
     engine.dispose()
 
 
+def fresh_support_db(tmp_path, catalog):
+    """A support database of its own: the shared one holds incidents and outages of other tests."""
+    from prep_support.migrate import upgrade
+    from prep_support.results import sync_catalog
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'support.db'}")
+    upgrade(engine)
+    sync_catalog(engine, catalog)
+    return engine
+
+
 def test_health_sweep_emits_critical_incidents_only_when_it_opened_one(tmp_path, catalog) -> None:
     """On a database of its own: the shared support database may hold incidents other tests opened."""
     from airflow.sdk.execution_time.context import OutletEventAccessors
@@ -172,13 +184,9 @@ def test_health_sweep_emits_critical_incidents_only_when_it_opened_one(tmp_path,
     from support_assets import CRITICAL_INCIDENTS, CRITICAL_INCIDENTS_OPENED
 
     from operators.reconcile_incidents import ReconcileIncidentsOperator
-    from prep_support.migrate import upgrade
-    from prep_support.results import sync_catalog
     from prep_support.schema import IncidentRow
 
-    support_engine = create_engine(f"sqlite:///{tmp_path / 'support.db'}")
-    upgrade(support_engine)
-    sync_catalog(support_engine, catalog)
+    support_engine = fresh_support_db(tmp_path, catalog)
     base = {"status": "open", "tracker": "jira", "evidence": "HTTP 503", "updates": 0, "opened_at": NOW,
             "updated_at": NOW, "opened_run_id": "scheduled__sweep-1", "ticket_key": None}
     with support_engine.begin() as connection:
@@ -194,12 +202,86 @@ def test_health_sweep_emits_critical_incidents_only_when_it_opened_one(tmp_path,
     operator = ReconcileIncidentsOperator(task_id="reconcile_incidents", outlets=[CRITICAL_INCIDENTS_OPENED])
 
     events = OutletEventAccessors()
-    operator.announce_critical({"run_id": "scheduled__sweep-1", "outlet_events": events}, support_engine)
+    operator.emit_critical_incidents({"run_id": "scheduled__sweep-1", "outlet_events": events}, support_engine)
     (emitted,) = list(_serialize_outlet_events(events))
     assert emitted["dest_asset_key"] == {"name": CRITICAL_INCIDENTS.name, "uri": CRITICAL_INCIDENTS.uri}
     assert [(i["dedup_key"], i["ticket_key"]) for i in emitted["extra"]["incidents"]] == [
         ("auth-gateway/health/availability", "IAM-7")]
+    assert emitted["extra"]["resolved"] == []
 
     quiet = OutletEventAccessors()
-    operator.announce_critical({"run_id": "scheduled__sweep-2", "outlet_events": quiet}, support_engine)
+    operator.emit_critical_incidents({"run_id": "scheduled__sweep-2", "outlet_events": quiet}, support_engine)
     assert list(_serialize_outlet_events(quiet)) == []
+
+
+def add_incident(engine, dedup_key: str, opened_at: datetime, resolved_at: datetime | None = None) -> None:
+    from prep_support.schema import IncidentRow
+
+    service_id, check, kind = dedup_key.split("/")
+    with engine.begin() as connection:
+        connection.execute(IncidentRow.__table__.insert().values(
+            dedup_key=dedup_key, service_id=service_id, check_id=f"{service_id}/{check}", kind=kind,
+            status="resolved" if resolved_at else "open", state="ok" if resolved_at else "down", priority="Highest",
+            tracker="jira", evidence="HTTP 503", updates=0, opened_run_id="scheduled__sweep", opened_at=opened_at,
+            updated_at=resolved_at or opened_at, resolved_at=resolved_at))
+
+
+def add_incident_outage(engine, dedup_key: str, opened_at: datetime, status: str = "active") -> str:
+    from prep_support.schema import OutageRow
+
+    outage_id = incident_outage_id(dedup_key, opened_at)
+    service_id = dedup_key.split("/")[0]
+    with engine.begin() as connection:
+        connection.execute(OutageRow.__table__.insert().values(
+            id=outage_id, service_id=service_id, kind="unplanned", severity="critical", status=status,
+            impact="down", workaround="", channels=["slack"], affected=[service_id], starts_at=opened_at,
+            expected_end=None, ended_at=None, last_update="", source="incident", incident_key=dedup_key,
+            created_run_id="asset_triggered__x", created_at=opened_at, updated_at=opened_at))
+    return outage_id
+
+
+def test_an_incidents_outage_is_to_resolve_once_its_own_incident_is_resolved(tmp_path, catalog) -> None:
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+    from airflow.sdk.execution_time.task_runner import _serialize_outlet_events
+    from support_assets import CRITICAL_INCIDENTS_OPENED
+
+    from operators.reconcile_incidents import ReconcileIncidentsOperator
+    from prep_support import outage_store
+
+    engine = fresh_support_db(tmp_path, catalog)
+    auth, payments, orders, portal = (f"{s}/health/availability" for s in (
+        "auth-gateway", "payments-api", "orders-api", "customer-portal"))
+    # Auth Gateway: down for 23 minutes, then down again an hour later (the same key, another outage).
+    add_incident(engine, auth, NOW, resolved_at=NOW + timedelta(minutes=23))
+    recovered = add_incident_outage(engine, auth, NOW)
+    add_incident(engine, auth, NOW + timedelta(hours=1))
+    down_again = add_incident_outage(engine, auth, NOW + timedelta(hours=1))
+    # Payments: still down. Orders: recovered, but an analyst resolved its outage already.
+    add_incident(engine, payments, NOW)
+    add_incident_outage(engine, payments, NOW)
+    add_incident(engine, orders, NOW, resolved_at=NOW + timedelta(minutes=5))
+    add_incident_outage(engine, orders, NOW, status="resolved")
+    # Customer Portal: recovered and down again within the same minute: one outage id, and it is not over.
+    add_incident(engine, portal, NOW, resolved_at=NOW + timedelta(seconds=20))
+    add_incident(engine, portal, NOW + timedelta(seconds=40))
+    add_incident_outage(engine, portal, NOW)
+
+    assert outage_store.incident_outages_to_resolve(engine) == [{
+        "outage_id": recovered, "incident_id": 1, "dedup_key": auth, "service_id": "auth-gateway",
+        "check_id": "auth-gateway/health", "opened_at": NOW.isoformat(),
+        "resolved_at": (NOW + timedelta(minutes=23)).isoformat()}]
+    assert down_again != recovered
+
+    # health_sweep asks outage_comms to resolve it in a run that opened nothing, and every run until it is.
+    operator = ReconcileIncidentsOperator(task_id="reconcile_incidents", outlets=[CRITICAL_INCIDENTS_OPENED])
+    for run in ("scheduled__sweep-3", "scheduled__sweep-4"):
+        events = OutletEventAccessors()
+        operator.emit_critical_incidents({"run_id": run, "outlet_events": events}, engine)
+        (emitted,) = list(_serialize_outlet_events(events))
+        assert emitted["extra"]["incidents"] == []
+        assert [r["outage_id"] for r in emitted["extra"]["resolved"]] == [recovered]
+    outage_store.set_values(engine, recovered, NOW + timedelta(hours=2), status="resolved")
+    quiet = OutletEventAccessors()
+    operator.emit_critical_incidents({"run_id": "scheduled__sweep-5", "outlet_events": quiet}, engine)
+    assert list(_serialize_outlet_events(quiet)) == []
+    engine.dispose()
