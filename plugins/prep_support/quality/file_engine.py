@@ -122,10 +122,6 @@ class _Context:
         except (TypeError, ValueError) as error:  # e.g. text against numeric bounds, the mean of text
             raise QualityError(self.suite, f"check {check.id!r}: {type(error).__name__}: {error}") from error
 
-    def outcome(self, check: spec.CheckSpec, success: bool, **values: Any) -> CheckOutcome:
-        return CheckOutcome(check_id=check.id, expectation=check.expectation, severity=check.severity,
-                            success=bool(success), **values)
-
     def map_outcome(self, check: spec.CheckSpec, unexpected: pd.Series, considered: int,
                     not_null: bool = False) -> CheckOutcome:
         """A row-level outcome from the mask of unexpected rows, with a masked sample when it fails."""
@@ -140,8 +136,9 @@ class _Context:
             bad = self.frame[unexpected].head(SAMPLE_SIZE)
             columns, rows = masked_sample([str(c) for c in bad.columns], bad.itertuples(index=False),
                                           self.suite.sensitive_columns)
-        return self.outcome(check, success, observed_value=percent, unexpected_count=count, element_count=elements,
-                            unexpected_percent=percent, sample_columns=columns, sample_rows=rows)
+        return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
+                               element_count=elements, unexpected_percent=percent, sample_columns=columns,
+                               sample_rows=rows)
 
     def column_values(self, check: spec.CheckSpec, expected_of_non_null: Any) -> CheckOutcome:
         """GX's column map: only non-null values are judged; ``expected_of_non_null`` maps them to bools."""
@@ -228,7 +225,7 @@ def _compound(context: _Context, check: spec.CompoundUnique) -> CheckOutcome:
 def _row_count(context: _Context, check: spec.RowCount) -> CheckOutcome:
     kwargs, count = check.kwargs, len(context.frame)
     success = is_between(count, kwargs.min_value, kwargs.max_value, kwargs.strict_min, kwargs.strict_max)
-    return context.outcome(check, success, observed_value=count, element_count=count)
+    return CheckOutcome.of(check, success, observed_value=count, element_count=count)
 
 
 def _aggregate(context: _Context, check: spec.CheckSpec) -> CheckOutcome:
@@ -238,7 +235,7 @@ def _aggregate(context: _Context, check: spec.CheckSpec) -> CheckOutcome:
             "expect_column_mean_to_be_between": "mean"}[check.expectation]
     value = _python(getattr(column, name)()) if column.notna().any() else None
     success = is_between(value, kwargs.min_value, kwargs.max_value, kwargs.strict_min, kwargs.strict_max)
-    return context.outcome(check, success, observed_value=jsonable(value), element_count=len(context.frame))
+    return CheckOutcome.of(check, success, observed_value=jsonable(value), element_count=len(context.frame))
 
 
 def _python(value: Any) -> Any:
@@ -258,21 +255,21 @@ def _freshness(context: _Context, check: spec.Freshness) -> CheckOutcome:
         moments = moments[moments < pd.Timestamp(context.end)]
         newest = moments.max().to_pydatetime() if moments.notna().any() else None
     success, details = freshness_result(newest, context.end, check.kwargs.max_age)
-    return context.outcome(check, success, observed_value=jsonable(newest), details=details)
+    return CheckOutcome.of(check, success, observed_value=jsonable(newest), details=details)
 
 
 def _volume(context: _Context, check: spec.Volume) -> CheckOutcome:
     count = len(context.frame)
     success, details = volume_result(count, context.history.get(check.id), check.kwargs)
-    return context.outcome(check, success, observed_value=count, element_count=count, details=details)
+    return CheckOutcome.of(check, success, observed_value=count, element_count=count, details=details)
 
 
 def _schema(context: _Context, check: spec.Schema) -> CheckOutcome:
     if not context.has_files:
-        return context.outcome(check, True, details={"reason": "no file in the interval: nothing to compare"})
+        return CheckOutcome.of(check, True, details={"reason": "no file in the interval: nothing to compare"})
     actual = {str(name): str(dtype) for name, dtype in context.frame.dtypes.items()}
     success, diff = schema_diff(check.kwargs.columns_expected, actual, check.kwargs.allow_extra)
-    return context.outcome(check, success, observed_value=actual, details=diff)
+    return CheckOutcome.of(check, success, observed_value=actual, details=diff)
 
 
 _EVALUATORS: dict[type, Any] = {

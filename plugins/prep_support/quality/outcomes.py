@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from prep_support.quality.checks import CheckSpec
     from prep_support.quality.config import Suite
 
 SAMPLE_SIZE = 20
@@ -52,6 +53,12 @@ class CheckOutcome:
     sample_columns: list[str] = field(default_factory=list)
     sample_rows: list[list[Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, check: CheckSpec, success: bool, **values: Any) -> CheckOutcome:
+        """The outcome of ``check``, named and graded as the suite declares it."""
+        return cls(check_id=check.id, expectation=check.expectation, severity=check.severity,
+                   success=bool(success), **values)
 
     @property
     def status(self) -> str:

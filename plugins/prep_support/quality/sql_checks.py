@@ -77,10 +77,6 @@ class Context:
     # (schema, table) -> {column: type} of another table (referential checks); raises when it is missing
     lookup_table: Callable[[str | None, str], dict[str, str]]
 
-    def outcome(self, check: spec.CheckSpec, success: bool, **values: Any) -> CheckOutcome:
-        return CheckOutcome(check_id=check.id, expectation=check.expectation, severity=check.severity,
-                            success=bool(success), **values)
-
     def sample_of(self, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
         columns = [self.source.selectable.c[name] for name in self.source.column_names]
         return sa.select(*columns).where(*self.source.rows(*where)).limit(SAMPLE_SIZE)
@@ -102,7 +98,7 @@ def _map_plan(check: spec.CheckSpec, context: Context, considered: str, unexpect
             success, percent = not_null_result(elements, count, check.kwargs.mostly)
         else:
             success, percent = map_result(int(values[considered]), count, check.kwargs.mostly)
-        return context.outcome(check, success, observed_value=percent, unexpected_count=count,
+        return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
                                element_count=elements, unexpected_percent=percent)
 
     return Plan(check, finish, lambda: context.sample_of(unexpected))
@@ -173,7 +169,7 @@ def _aggregate(check: spec.CheckSpec, context: Context) -> Plan:
         if check.expectation == "expect_column_mean_to_be_between" and value is not None:
             value = float(value)
         success = is_between(value, kwargs.min_value, kwargs.max_value, kwargs.strict_min, kwargs.strict_max)
-        return context.outcome(check, success, observed_value=jsonable(value), element_count=int(values[rows]))
+        return CheckOutcome.of(check, success, observed_value=jsonable(value), element_count=int(values[rows]))
 
     return Plan(check, finish)
 
@@ -185,7 +181,7 @@ def _row_count(check: spec.RowCount, context: Context) -> Plan:
     def finish(values: Mapping[str, Any], _run: Run) -> CheckOutcome:
         count = int(values[rows])
         success = is_between(count, kwargs.min_value, kwargs.max_value, kwargs.strict_min, kwargs.strict_max)
-        return context.outcome(check, success, observed_value=count, element_count=count)
+        return CheckOutcome.of(check, success, observed_value=count, element_count=count)
 
     return Plan(check, finish)
 
@@ -196,7 +192,7 @@ def _volume(check: spec.Volume, context: Context) -> Plan:
     def finish(values: Mapping[str, Any], _run: Run) -> CheckOutcome:
         count = int(values[rows])
         success, details = volume_result(count, context.volume_history.get(check.id), check.kwargs)
-        return context.outcome(check, success, observed_value=count, element_count=count, details=details)
+        return CheckOutcome.of(check, success, observed_value=count, element_count=count, details=details)
 
     return Plan(check, finish)
 
@@ -220,7 +216,7 @@ def _duplicates(check: spec.CheckSpec, context: Context, names: list[str],
     def finish(values: Mapping[str, Any], run: Run) -> CheckOutcome:
         if guaranteed is not None:  # a unique key within the columns: no duplicate can exist
             success, percent = map_result(int(values[considered]), 0, check.kwargs.mostly)
-            return context.outcome(check, success, observed_value=percent, unexpected_count=0,
+            return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=0,
                                    element_count=int(values[rows]), unexpected_percent=percent,
                                    details={"unique_key": sorted(guaranteed)})
         keys = [column.label(f"k{index}") for index, column in enumerate(columns)]
@@ -232,7 +228,7 @@ def _duplicates(check: spec.CheckSpec, context: Context, names: list[str],
         count = int(found[0].total) if found else 0
         duplicated_keys[:] = [tuple(row[:-1]) for row in found]
         success, percent = map_result(int(values[considered]), count, check.kwargs.mostly)
-        return context.outcome(check, success, observed_value=percent, unexpected_count=count,
+        return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
                                element_count=int(values[rows]), unexpected_percent=percent)
 
     def unexpected_rows() -> sa.Select[Any] | None:
@@ -271,7 +267,7 @@ def _freshness(check: spec.Freshness, context: Context) -> Plan:
         # Rows up to the interval's end, not only inside it: a backfilled day is judged as it was then.
         newest = run(sa.select(sa.func.max(column)).where(source.before_end(check.kwargs.column))).scalar()
         success, details = freshness_result(newest, source.end, check.kwargs.max_age)
-        return context.outcome(check, success, observed_value=jsonable(newest), details=details)
+        return CheckOutcome.of(check, success, observed_value=jsonable(newest), details=details)
 
     return Plan(check, finish)
 
@@ -280,7 +276,7 @@ def _schema(check: spec.Schema, context: Context) -> Plan:
     def finish(_values: Mapping[str, Any], _run: Run) -> CheckOutcome:
         actual = context.source.types
         success, diff = schema_diff(check.kwargs.columns_expected, actual, check.kwargs.allow_extra)
-        return context.outcome(check, success, observed_value=dict(actual), details=diff)
+        return CheckOutcome.of(check, success, observed_value=dict(actual), details=diff)
 
     return Plan(check, finish)
 
@@ -303,7 +299,7 @@ def _referential(check: spec.Referential, context: Context) -> Plan:
         count = int(run(sa.select(sa.func.count()).select_from(context.source.selectable)
                         .where(*context.source.rows(orphan))).scalar() or 0)
         success, percent = map_result(int(values[considered]), count, kwargs.mostly)
-        return context.outcome(check, success, observed_value=percent, unexpected_count=count,
+        return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
                                element_count=int(values[rows]), unexpected_percent=percent,
                                details={"references": kwargs.to})
 
@@ -315,7 +311,7 @@ def _custom_sql(check: spec.CustomSql, context: Context) -> Plan:
 
     def finish(_values: Mapping[str, Any], run: Run) -> CheckOutcome:
         count = int(run(sa.select(sa.func.count()).select_from(bad)).scalar() or 0)
-        return context.outcome(check, count <= check.kwargs.max_unexpected, observed_value=count,
+        return CheckOutcome.of(check, count <= check.kwargs.max_unexpected, observed_value=count,
                                unexpected_count=count, details={"max_unexpected": check.kwargs.max_unexpected})
 
     return Plan(check, finish, lambda: sa.select(sa.text("*")).select_from(bad).limit(SAMPLE_SIZE))
