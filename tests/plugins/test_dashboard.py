@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from prep_support.dashboard.app import create_app
 from prep_support.dashboard.charts import HourlySeries, availability_chart, latency_chart, nice_ceiling
-from prep_support.dashboard.database import read, reader_engine
+from prep_support.dashboard.database import read, read_together, reader_engine
 from prep_support.dashboard.queries import HourPoint
 from prep_support.dashboard.render import percent, safe_url
 from prep_support.migrate import upgrade
@@ -342,6 +343,32 @@ def test_a_connection_the_server_dropped_is_replaced(postgres_url) -> None:
     assert len(attempts) == 2  # the dead connection, then a fresh one
     engine.dispose()
     admin.dispose()
+
+
+def test_a_pages_groups_of_statements_run_at_once_on_their_own_connections(postgres_url) -> None:
+    engine = reader_engine(make_url(postgres_url), pool_size=2)
+    both_running = threading.Barrier(2, timeout=10)  # broken (an error) unless the two loads overlap
+
+    def load(number: int):
+        def run(connection) -> tuple[int, int]:
+            both_running.wait()
+            return number, connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        return run
+
+    (first, first_pid), (second, second_pid) = read_together(engine, load(1), load(2))
+    assert (first, second) == (1, 2) and first_pid != second_pid
+
+    def broken(connection) -> None:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    def slow(connection) -> None:
+        connection.execute(text("SELECT pg_sleep(0.2)"))
+
+    for loads in ((slow, broken), (broken, slow)):  # the failing group on a reader thread, then on the caller's
+        with pytest.raises(Exception, match="no_such_table"):
+            read_together(engine, *loads)
+    assert engine.pool.checkedout() == 0  # nothing left reading behind a failed page
+    engine.dispose()
 
 
 def test_unknown_service_is_a_404(client) -> None:

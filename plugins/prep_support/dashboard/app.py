@@ -3,9 +3,9 @@ variants (``/api/overview``, ``/api/services/<id>``).
 
 Mounted by Airflow's API server under ``/support-dashboard`` (see ``plugins/support_dashboard.py``);
 links between pages are relative, so it works under any prefix. The engine is asked for on the first
-request that reads data, and each page is read on one connection (``database.read``). Handlers are
-plain functions: FastAPI runs them in its thread pool, so a slow query never blocks the API server's
-event loop.
+request that reads data; a page's statements run in two groups at once (``database.read_together``).
+Handlers are plain functions: FastAPI runs them in its thread pool, so a slow query never blocks the
+API server's event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
 
 from prep_support.dashboard import payloads
-from prep_support.dashboard.database import read
 from prep_support.dashboard.pages import WEEK, load_overview, load_service_page
 from prep_support.dashboard.render import render_page
 
@@ -71,20 +70,20 @@ def create_app(engine_factory: Callable[[], Engine], *, clock: Callable[[], date
 
     @app.get("/", response_class=HTMLResponse)
     def overview_page() -> HTMLResponse:
-        overview = read(engine(), lambda connection: load_overview(connection, clock()))
+        overview = load_overview(engine(), clock())
         return html("overview.html.j2", base="", page=overview, now=overview.now)
 
     @app.get("/services/{service_id}", response_class=HTMLResponse)
     def service_page(service_id: str) -> HTMLResponse:
         now = clock()
-        page = read(engine(), lambda connection: load_service_page(connection, service_id, now))
+        page = load_service_page(engine(), service_id, now)
         if page is None:
             return html("not_found.html.j2", 404, base="../", now=now, what=f"service {service_id}")
         return html("service.html.j2", base="../", page=page, now=now)
 
     @app.get("/api/overview")
     def overview_json() -> JSONResponse:
-        overview = read(engine(), lambda connection: load_overview(connection, clock()))
+        overview = load_overview(engine(), clock())
         return json({
             "generated_at": payloads.iso(overview.now),
             "services": [payloads.summary_payload(s) for s in overview.services],
@@ -96,7 +95,7 @@ def create_app(engine_factory: Callable[[], Engine], *, clock: Callable[[], date
     @app.get("/api/services/{service_id}")
     def service_json(service_id: str) -> JSONResponse:
         now = clock()
-        page = read(engine(), lambda connection: load_service_page(connection, service_id, now))
+        page = load_service_page(engine(), service_id, now)
         if page is None:
             return json({"detail": f"no service {service_id!r}"}, 404)
         return json({

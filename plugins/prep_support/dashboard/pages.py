@@ -1,4 +1,8 @@
-"""What each page shows, read on one connection: the overview, and one service with its charts."""
+"""What each page shows: the overview, and one service with its charts.
+
+Each page's statements run in two groups at once (``database.read_together``), balanced so that the
+groups take about as long: the heaviest statement alone, the rest together.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import Connection
+from sqlalchemy import Engine
 
 from prep_support.dashboard import charts
+from prep_support.dashboard.database import read_together
 from prep_support.dashboard.queries import (
     SEVERITY,
     CheckHealth,
@@ -92,22 +97,30 @@ class ServicePage:
         ]
 
 
-def load_overview(connection: Connection, now: datetime) -> Overview:
+def load_overview(engine: Engine, now: datetime) -> Overview:
     end = chart_end(now)
-    found = services_summary(connection, end - DAY, end)
-    windows = current_and_upcoming_windows(connection, now)
+    found, (windows, attention, incidents) = read_together(
+        engine,
+        lambda connection: services_summary(connection, end - DAY, end),
+        lambda connection: (current_and_upcoming_windows(connection, now), checks_needing_attention(connection),
+                            open_incidents(connection)),
+    )
     silenced = silenced_services(windows)
     for service in found:
         service.in_maintenance = service.id in silenced
-    return Overview(now, found, checks_needing_attention(connection), open_incidents(connection), windows)
+    return Overview(now, found, attention, incidents, windows)
 
 
-def load_service_page(connection: Connection, service_id: str, now: datetime) -> ServicePage | None:
+def load_service_page(engine: Engine, service_id: str, now: datetime) -> ServicePage | None:
     end = chart_end(now)
-    service = service_detail(connection, service_id, end - WEEK, end - DAY, end)
+    (service, windows), (history, incidents) = read_together(
+        engine,
+        lambda connection: (service_detail(connection, service_id, end - WEEK, end - DAY, end),
+                            current_and_upcoming_windows(connection, now, service_id)),
+        lambda connection: (service_history(connection, service_id, end - WEEK, end),
+                            open_incidents(connection, service_id)),
+    )
     if service is None:
         return None
-    windows = current_and_upcoming_windows(connection, now, service_id)
     service.in_maintenance = service_id in silenced_services(windows)
-    history = service_history(connection, service_id, end - WEEK, end)
-    return ServicePage(now, service, open_incidents(connection, service_id), windows, history)
+    return ServicePage(now, service, incidents, windows, history)
