@@ -227,12 +227,20 @@ class Service(_Strict):
 
 def unique_ids(items: list, what: str) -> list:
     """``items`` unchanged when their ``id``s are unique; else ValueError naming the first duplicate."""
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise ValueError(f"duplicate {what} id {item.id!r}")
-        seen.add(item.id)
+    duplicate = first_duplicate_id(items)
+    if duplicate is not None:
+        raise ValueError(f"duplicate {what} id {items[duplicate].id!r}")
     return items
+
+
+def first_duplicate_id(items: list) -> int | None:
+    """The index of the first item whose ``id`` an earlier item already has, or None."""
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen:
+            return index
+        seen.add(item.id)
+    return None
 
 
 class Catalog(_Strict):

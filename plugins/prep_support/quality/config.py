@@ -20,7 +20,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
-from prep_support.catalog import ID_PATTERN, Catalog, _line_of, known_connection_ids
+from prep_support.catalog import ID_PATTERN, Catalog, _line_of, first_duplicate_id, known_connection_ids
 from prep_support.quality.checks import (
     EXPECTATIONS,
     AnyCheck,
@@ -122,12 +122,11 @@ class Suite(_Strict):
             raise ValueError(f"give exactly one of {', '.join(SOURCE_FIELDS)} (got {', '.join(given) or 'none'})")
         if self.files is None and not self.conn_id:
             raise LocatedError(("conn_id",), f"a {given[0]} source needs the conn_id of its database")
-        seen: set[str] = set()
+        duplicate = first_duplicate_id(self.checks)
         for index, check in enumerate(self.checks):
-            if check.id in seen:
+            if index == duplicate:
                 raise LocatedError(("checks", index, "id"),
                                    f"duplicate check id {check.id!r}; give the checks distinct 'id's")
-            seen.add(check.id)
             self._fits_source(index, check)
         return self
 
