@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from operators.support_state import SupportStateOperator
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
     from sqlalchemy import Engine
@@ -158,7 +160,7 @@ def incident_resolutions(resolved: list[dict[str, Any]], engine: Engine) -> list
     return list(requests.values())
 
 
-class CommunicateOutageOperator(BaseOperator):
+class CommunicateOutageOperator(SupportStateOperator):
     """Carry one stage out for the requests ``plan_outages`` returned (see the module docstring)."""
 
     template_fields = ("support_db_conn_id", "status_page_dir")
@@ -167,26 +169,20 @@ class CommunicateOutageOperator(BaseOperator):
                  support_db_conn_id: str = "support_db", statuspage_conn_id: str = "statuspage_default",
                  confluence_conn_id: str = "confluence_default", status_page_dir: str | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(catalog_path=catalog_path, routing_path=routing_path, support_db_conn_id=support_db_conn_id,
+                         **kwargs)
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
         self.stage = stage
-        self.catalog_path = catalog_path
-        self.routing_path = routing_path
-        self.support_db_conn_id = support_db_conn_id
         self.statuspage_conn_id = statuspage_conn_id
         self.confluence_conn_id = confluence_conn_id
         self.status_page_dir = status_page_dir
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from hooks.database import DatabaseHook
-        from prep_support.catalog import load_catalog
         from prep_support.outages import OutageRequest
-        from prep_support.routing import load_routing
 
-        catalog = load_catalog(self.catalog_path)
-        routing = load_routing(catalog, self.routing_path)
-        engine = DatabaseHook(conn_id=self.support_db_conn_id).engine
+        catalog, routing = self.load_config()
+        engine = self.support_engine()
         requests = [OutageRequest.from_json(r) for r in context["ti"].xcom_pull(task_ids=PLAN_TASK_ID) or []]
         if self.stage != "request":
             requests = [r for r in requests if r.action == "announce" and r.planned]

@@ -5,45 +5,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from operators.probe_checks import is_live_run
+from operators.support_state import SupportStateOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ReconcileIncidentsOperator(BaseOperator):
+class ReconcileIncidentsOperator(SupportStateOperator):
     """Plan the difference between health and open incidents, carry it out, and queue the messages.
 
     Safe to retry at any point: see ``prep_support.reconcile`` for how each step is keyed.
     Runs for past intervals (backfills) change no incidents: incidents are about now.
     """
 
-    template_fields = ("support_db_conn_id",)
-
-    def __init__(self, *, catalog_path: str | None = None, routing_path: str | None = None,
-                 support_db_conn_id: str = "support_db", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.catalog_path = catalog_path
-        self.routing_path = routing_path
-        self.support_db_conn_id = support_db_conn_id
-
     def execute(self, context: Context) -> dict[str, Any]:
-        from hooks.database import DatabaseHook
         from hooks.trackers import Trackers
-        from prep_support.catalog import load_catalog
         from prep_support.reconcile import reconcile_now
-        from prep_support.routing import load_routing
 
         now = datetime.now(UTC)
         end = context.get("data_interval_end") or now
         if not is_live_run(context["dag_run"].run_type, end, now):
             self.log.info("Run for a past interval: incidents are left as they are")
             return {"live": False}
-        catalog = load_catalog(self.catalog_path)
-        routing = load_routing(catalog, self.routing_path)
-        engine = DatabaseHook(conn_id=self.support_db_conn_id).engine
+        catalog, routing = self.load_config()
+        engine = self.support_engine()
         done = reconcile_now(engine, catalog, routing, Trackers(), context["run_id"], now)
         for action in done.pop("actions"):
             self.log.info("Plan: %s", action)

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from operators.support_state import SupportStateOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -21,7 +21,7 @@ class ReportsNotPosted(RuntimeError):
     """Some reports were kept but not posted; the retry posts them (and only them)."""
 
 
-class TrendReportOperator(BaseOperator):
+class TrendReportOperator(SupportStateOperator):
     """Report the calendar week before the run's data interval ends (see ``prep_support.reports.report_week``).
 
     Per service: availability, latency and a chart from the hourly rollups, stored in ``trend_reports``
@@ -29,27 +29,14 @@ class TrendReportOperator(BaseOperator):
     ``report:<service>:<week start>:slack`` in the notification ledger.
     """
 
-    template_fields = ("support_db_conn_id",)
-
-    def __init__(self, *, catalog_path: str | None = None, routing_path: str | None = None,
-                 support_db_conn_id: str = "support_db", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.catalog_path = catalog_path
-        self.routing_path = routing_path
-        self.support_db_conn_id = support_db_conn_id
-
     def execute(self, context: Context) -> dict[str, Any]:
         from hooks.channels import SlackSender
-        from hooks.database import DatabaseHook
-        from prep_support.catalog import load_catalog
         from prep_support.charts import render_chart
         from prep_support.reports import report_week, store_report, weekly_reports
         from prep_support.results import sync_catalog
-        from prep_support.routing import load_routing
 
-        catalog = load_catalog(self.catalog_path)
-        routing = load_routing(catalog, self.routing_path)
-        engine = DatabaseHook(conn_id=self.support_db_conn_id).engine
+        catalog, routing = self.load_config()
+        engine = self.support_engine()
         sync_catalog(engine, catalog)  # the reports reference the services
         week_start, week_end = report_week(context["data_interval_end"])
         now = datetime.now(UTC)
