@@ -40,8 +40,9 @@ from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
+
+from sandbox.api_route import SystemRoute
 
 PREFIX = "/confluence"
 FAULT_PREFIX = "/confluence/"
@@ -249,22 +250,13 @@ def authenticate(request: Request) -> None:
         raise ConfluenceError(401, "Client must be authenticated to access this resource.")
 
 
-class ConfluenceRoute(APIRoute):
+class ConfluenceRoute(SystemRoute):
     """Checks Basic auth on the API and answers :class:`ConfluenceError` in Confluence's shape."""
 
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-        needs_auth = "/_sandbox/" not in self.path
+    error = ConfluenceError
 
-        async def handle(request: Request) -> Response:
-            try:
-                if needs_auth:
-                    authenticate(request)
-                return await handler(request)
-            except ConfluenceError as error:
-                return error.response()
-
-        return handle
+    def authenticate(self, request: Request) -> None:
+        authenticate(request)
 
 
 router = APIRouter(prefix=PREFIX, tags=["confluence"], route_class=ConfluenceRoute)

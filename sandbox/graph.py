@@ -35,7 +35,6 @@ import mimetypes
 import secrets
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +42,8 @@ from urllib.parse import quote, unquote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+
+from sandbox.api_route import SystemRoute
 
 PREFIX = "/graph"
 FAULT_PREFIX = "/graph/"
@@ -184,22 +184,16 @@ def _clean_path(raw: str) -> str:
     return path
 
 
-class GraphRoute(APIRoute):
+class GraphRoute(SystemRoute):
     """Checks the bearer token on Graph calls and answers :class:`GraphError` in Graph's shape."""
 
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-        needs_token = "/v1.0/" in self.path
+    error = GraphError
 
-        async def handle(request: Request) -> Response:
-            try:
-                if needs_token:
-                    get_site(request).check_token(request)
-                return await handler(request)
-            except GraphError as error:
-                return error.response()
+    def needs_auth(self) -> bool:
+        return "/v1.0/" in self.path  # the token endpoint itself takes the client secret instead
 
-        return handle
+    def authenticate(self, request: Request) -> None:
+        get_site(request).check_token(request)
 
 
 router = APIRouter(prefix=PREFIX, tags=["graph"], route_class=GraphRoute)

@@ -32,14 +32,14 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
+
+from sandbox.api_route import SystemRoute
 
 PREFIX = "/servicenow"
 SANDBOX_USER = "prep-support"
@@ -256,25 +256,19 @@ def authenticated_user(request: Request) -> str:
     return user
 
 
-class ServiceNowRoute(APIRoute):
+class ServiceNowRoute(SystemRoute):
     """Answers :class:`ServiceNowError` in ServiceNow's shape and checks Basic auth on the API."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        needs_auth = "/_sandbox/" not in self.path
+    error = ServiceNowError
 
-        async def handle(request: Request) -> Response:
-            try:
-                if needs_auth:
-                    request.state.servicenow_user = authenticated_user(request)
-                return await handler(request)
-            except ServiceNowError as error:
-                response = error.response()
-                if error.status == 401:
-                    response.headers["WWW-Authenticate"] = 'Basic realm="Service-now"'
-                return response
+    def authenticate(self, request: Request) -> None:
+        request.state.servicenow_user = authenticated_user(request)
 
-        return handle
+    def answer(self, error: ServiceNowError) -> Response:
+        response = error.response()
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="Service-now"'
+        return response
 
 
 router = APIRouter(prefix=PREFIX, tags=["servicenow"], route_class=ServiceNowRoute)

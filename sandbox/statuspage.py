@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+
+from sandbox.api_route import SystemRoute
 
 PREFIX = "/statuspage"
 FAULT_PREFIX = "/statuspage/"
@@ -290,22 +291,13 @@ def authenticate(request: Request, page_id: str) -> None:
         raise StatuspageError(404, f"Page {page_id} not found")
 
 
-class StatuspageRoute(APIRoute):
+class StatuspageRoute(SystemRoute):
     """Checks the OAuth key and page on the API; answers :class:`StatuspageError` in Statuspage's shape."""
 
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-        needs_auth = "/_sandbox/" not in self.path
+    error = StatuspageError
 
-        async def handle(request: Request) -> Response:
-            try:
-                if needs_auth:
-                    authenticate(request, request.path_params.get("page_id", ""))
-                return await handler(request)
-            except StatuspageError as error:
-                return error.response()
-
-        return handle
+    def authenticate(self, request: Request) -> None:
+        authenticate(request, request.path_params.get("page_id", ""))
 
 
 router = APIRouter(prefix=PREFIX, tags=["statuspage"], route_class=StatuspageRoute)
