@@ -31,6 +31,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox import directory_seed as seed
+from sandbox.child import stop_child
 
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
@@ -194,14 +195,7 @@ class SlapdProcess:
             self._process.wait()
 
     def stop(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(self._process, STOP_TIMEOUT_S)
         if self._own_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import IO
 
 from sandbox import confluence, graph, statuspage
+from sandbox.child import stop_child
 from sandbox.jira import SANDBOX_PASSWORD as JIRA_PASSWORD
 from sandbox.jira import SANDBOX_USER as JIRA_USER
 from sandbox.nagios import PASSWORD as NAGIOS_PASSWORD
@@ -94,14 +95,7 @@ class SandboxProcess:
 
     def stop(self) -> None:
         """Terminate the child (SIGTERM, then SIGKILL after 10 s) and wait for it."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(self._process, STOP_TIMEOUT_S)
         if self._log is not None:
             self._log.close()
             self._log = None
