@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import requests
+
 from hooks.http_client import DEFAULT_TIMEOUT, HttpError
 
 
@@ -27,6 +29,19 @@ class ApiConnection:
     extra: dict[str, Any]
     timeout: tuple[float, float]
     verify: bool | str = True
+
+    def json_session(self, *, basic_auth: bool = False, headers: dict[str, str] | None = None) -> requests.Session:
+        """A session that asks for JSON and verifies TLS as the Connection says.
+
+        ``basic_auth`` sends the Connection's login and password; ``headers`` adds the system's own
+        (its token header, say).
+        """
+        session = requests.Session()
+        if basic_auth:
+            session.auth = (self.login or "", self.password or "")
+        session.verify = self.verify
+        session.headers.update({"Accept": "application/json", **(headers or {})})
+        return session
 
 
 def api_connection(conn: Any, system: str, *, needs: tuple[str, ...] = ()) -> ApiConnection:

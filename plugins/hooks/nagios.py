@@ -60,11 +60,7 @@ class NagiosHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.auth = (self.api.login or "", self.api.password or "")
-        session.verify = self.api.verify
-        session.headers.update({"Accept": "application/json"})
-        return session
+        return self.api.json_session(basic_auth=True)
 
     def _cgi(self, cgi: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call a CGI and return its ``data``; NagiosQueryError when ``result.type_code`` is not 0."""

@@ -66,10 +66,7 @@ class NewRelicHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.headers.update({"API-Key": self.api.password or "", "Accept": "application/json"})
-        session.verify = self.api.verify
-        return session
+        return self.api.json_session(headers={"API-Key": self.api.password or ""})
 
     def nrql(self, query: str) -> list[dict[str, Any]]:
         """The result rows of an NRQL query, e.g. ``[{"average.duration": 0.12}]``."""

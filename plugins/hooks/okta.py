@@ -67,10 +67,8 @@ class OktaHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.verify = self.conn_params.verify
-        session.headers.update({"Authorization": f"SSWS {self.conn_params.password}",
-                                "Accept": "application/json", "Content-Type": "application/json"})
+        session = self.conn_params.json_session(headers={"Authorization": f"SSWS {self.conn_params.password}",
+                                                         "Content-Type": "application/json"})
         session.hooks["response"].append(self._note_rate_limit)
         return session
 

@@ -46,12 +46,7 @@ class PrometheusHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        if self.api.login:
-            session.auth = (self.api.login, self.api.password or "")
-        session.verify = self.api.verify
-        session.headers.update({"Accept": "application/json"})
-        return session
+        return self.api.json_session(basic_auth=bool(self.api.login))  # an open Prometheus takes no login
 
     def _get(self, path: str, params: dict[str, Any], promql: str | None = None) -> dict[str, Any]:
         url = f"{self.api.base_url}/api/v1/{path}"

@@ -51,11 +51,7 @@ class ServiceNowHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.auth = (self.conn_params.login, self.conn_params.password)
-        session.verify = self.conn_params.verify
-        session.headers.update({"Accept": "application/json"})
-        return session
+        return self.conn_params.json_session(basic_auth=True)
 
     def _url(self, path: str) -> str:
         return f"{self.conn_params.base_url}/api/now/{path}"

@@ -89,10 +89,7 @@ class SharePointHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.verify = self.conn_params.verify
-        session.headers.update({"Accept": "application/json"})
-        return session
+        return self.conn_params.json_session()  # Graph calls carry a bearer token each, not session auth
 
     @property
     def graph_url(self) -> str:

@@ -88,10 +88,7 @@ class StatuspageHook(BaseHook):
 
     @cached_property
     def session(self) -> requests.Session:
-        session = requests.Session()
-        session.headers.update({"Authorization": f"OAuth {self.conn_params.password}", "Accept": "application/json"})
-        session.verify = self.conn_params.verify
-        return session
+        return self.conn_params.json_session(headers={"Authorization": f"OAuth {self.conn_params.password}"})
 
     def _url(self, path: str) -> str:
         return f"{self.conn_params.base_url}/v1/pages/{self.page_id}/{path}"
