@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
+from prep_support.config_errors import line_of, location_labels, yaml_syntax_error
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
@@ -359,10 +360,7 @@ def _validate(path: Path, raw: bytes) -> Catalog:
     try:
         data = yaml.load(raw, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise CatalogError(f"{path}{where}: YAML syntax error: {problem}") from error
+        raise CatalogError(yaml_syntax_error(path, error)) from error
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: the catalog must be a mapping with a 'services' list")
     try:
@@ -382,51 +380,7 @@ def _describe(path: Path, raw: bytes, location: tuple, message: str, data: Any =
     """'file (line N): services[1] (id 'x') > checks[0] (id 'y') > field 'timeout_s': message'."""
     if data is None:
         data = yaml.load(raw, Loader=_YAML_LOADER)
-    parts: list[str] = []
-    node: Any = data
-    field = None
-    # pydantic puts the discriminator's value in the location ("checks", 0, "http", "url"): skip it.
-    for step in location:
-        if isinstance(step, int) and isinstance(node, list) and step < len(node):
-            node = node[step]
-            label = parts.pop() if parts else ""
-            ident = node.get("id") if isinstance(node, dict) else None
-            parts.append(f"{label}[{step}]" + (f" (id {ident!r})" if ident else ""))
-        elif isinstance(node, dict) and step in node:
-            node = node[step]
-            parts.append(str(step))
-            field = step
-        elif isinstance(node, dict) and step in KINDS and node.get("kind") == step:
-            continue
-        else:
-            field = step
-            parts.append(str(step))
-    if parts and field is not None and parts[-1] == str(field):
-        parts[-1] = f"field {field!r}"
-    line = _line_of(raw, [s for s in location if s not in KINDS])
+    labels, steps = location_labels(data, location, discriminator="kind")
+    line = line_of(raw, steps)
     where = f" (line {line})" if line else ""
-    return f"{path}{where}: {' > '.join(parts) or 'catalog'}: {message}"
-
-
-def _line_of(raw: bytes, location: list) -> int | None:
-    """The 1-based line of the deepest YAML node on ``location`` (only computed on errors)."""
-    try:
-        node = yaml.compose(raw, Loader=_YAML_LOADER)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for step in location:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == step), None)
-            if node is None:
-                break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            node = node.value[step]
-        else:
-            break
-    else:
-        line = node.start_mark.line + 1 if node is not None else line
-    return line
+    return f"{path}{where}: {labels or 'catalog'}: {message}"

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prep_support import paths
 from prep_support.catalog import unique_ids
+from prep_support.config_errors import location_labels
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
@@ -110,26 +111,8 @@ def validate_plan(data: Any, source: str) -> UatPlan:
         return UatPlan.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        raise PlanError(f"{source}: {_where(data, first['loc'])}: {first['msg'].removeprefix('Value error, ')}") \
-            from error
-
-
-def _where(data: Any, location: Sequence[Any]) -> str:
-    """'cases[1] (id 'login') > field 'steps'' from a pydantic location."""
-    parts: list[str] = []
-    node = data
-    for step in location:
-        if isinstance(step, int) and isinstance(node, list) and step < len(node):
-            node = node[step]
-            label = parts.pop() if parts else ""
-            ident = node.get("id") if isinstance(node, dict) else None
-            parts.append(f"{label}[{step}]" + (f" (id {ident!r})" if ident else ""))
-        else:
-            node = node.get(step) if isinstance(node, dict) else None
-            parts.append(str(step))
-    if parts and isinstance(location[-1], str):
-        parts[-1] = f"field {parts[-1]!r}"
-    return " > ".join(parts) or "plan"
+        labels = location_labels(data, first["loc"])[0] or "plan"
+        raise PlanError(f"{source}: {labels}: {first['msg'].removeprefix('Value error, ')}") from error
 
 
 @dataclass(frozen=True)

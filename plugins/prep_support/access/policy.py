@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
-from prep_support.catalog import _line_of
+from prep_support.config_errors import line_of, yaml_syntax_error
 
 SYSTEMS = ("okta", "ad")
 System = Literal["okta", "ad"]
@@ -159,9 +159,7 @@ def load_policy(path: Path | str | None = None) -> Policy:
     try:
         data = yaml.load(raw, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PolicyError(f"{path}{where}: YAML syntax error: {getattr(error, 'problem', None) or error}") from error
+        raise PolicyError(yaml_syntax_error(path, error)) from error
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: the access policy must be a mapping (systems, reviewers, ...)")
     try:
@@ -170,7 +168,7 @@ def load_policy(path: Path | str | None = None) -> Policy:
         first = error.errors()[0]
         location = [step for step in first["loc"] if not (isinstance(step, str) and "[" in step)]
         message = first["msg"].removeprefix("Value error, ")
-        line = _line_of(raw, location)
+        line = line_of(raw, location)
         where = f" (line {line})" if line else ""
         field = " > ".join(f"[{step}]" if isinstance(step, int) else str(step) for step in location) or "policy"
         raise PolicyError(f"{path}{where}: field {field}: {message}") from error

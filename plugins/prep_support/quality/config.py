@@ -20,7 +20,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
-from prep_support.catalog import ID_PATTERN, Catalog, _line_of, first_duplicate_id, known_connection_ids
+from prep_support.catalog import ID_PATTERN, Catalog, first_duplicate_id, known_connection_ids
+from prep_support.config_errors import line_of, location_labels, yaml_syntax_error
 from prep_support.quality.checks import (
     EXPECTATIONS,
     AnyCheck,
@@ -181,10 +182,7 @@ def load_suite(path: Path, known_connections: Iterable[str] | None = None, catal
     try:
         data = yaml.load(raw, Loader=_YAML_LOADER)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise SuiteError(path, f"{path}{where}: YAML syntax error: {problem}") from error
+        raise SuiteError(path, yaml_syntax_error(path, error)) from error
     if not isinstance(data, dict):
         raise SuiteError(path, f"{path}: a suite must be a mapping with 'checks' (and conn_id, table, ...)")
     data = {"id": path.stem, **data} if data.get("id") is None else data
@@ -254,23 +252,8 @@ def _first_error(error: ValidationError) -> tuple[tuple, str]:
 
 def describe(path: Path, raw: bytes, data: Any, location: tuple, message: str) -> str:
     """``file (line N): checks[1] (id 'x') > kwargs > field 'min_value': message``."""
-    parts: list[str] = []
-    node: Any = data
-    steps: list[str | int] = []
-    for step in location:
-        if isinstance(node, dict) and step not in node and node.get("expectation") == step:
-            continue  # pydantic puts the discriminator's value in the location: skip it
-        steps.append(step)
-        if isinstance(step, int) and isinstance(node, list) and step < len(node):
-            node = node[step]
-            label = parts.pop() if parts else ""
-            ident = (node.get("id") or derive_check_id(node)) if isinstance(node, dict) else None
-            parts.append(f"{label}[{step}]" + (f" (id {ident!r})" if ident else ""))
-        else:
-            node = node.get(step) if isinstance(node, dict) else None
-            parts.append(str(step))
-    if parts and isinstance(steps[-1], str):
-        parts[-1] = f"field {steps[-1]!r}"
-    line = _line_of(raw, steps)
+    labels, steps = location_labels(data, location, discriminator="expectation",
+                                    ident_of=lambda check: check.get("id") or derive_check_id(check))
+    line = line_of(raw, steps)
     where = f" (line {line})" if line else ""
-    return f"{path}{where}: {' > '.join(parts) or 'suite'}: {message}"
+    return f"{path}{where}: {labels or 'suite'}: {message}"
