@@ -31,6 +31,8 @@ from prep_support.routing import ResolvedRoute
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 6
+SEARCH_PAGE = 100  # Jira's largest page of search results
+LINK_TYPE = "Relates"  # a UAT sub-task <-> its release ticket
 
 
 def is_transient(error: BaseException) -> tuple[bool, float | None]:
@@ -78,8 +80,8 @@ def jira_label(dedup_key: str) -> str:
     return "prep-support:" + re.sub(r"\s", "_", dedup_key)
 
 
-class JiraTracker:
-    """Incidents as Jira issues, through the atlassian-jira provider's JiraHook."""
+class JiraIssues:
+    """Jira issues through the atlassian-jira provider's JiraHook; each change looks first, so it is safe to repeat."""
 
     def __init__(self, conn_id: str = "jira_default") -> None:
         self.conn_id = conn_id
@@ -90,8 +92,81 @@ class JiraTracker:
 
         return JiraHook(jira_conn_id=self.conn_id).get_conn()
 
+    def browse_url(self, key: str) -> str:
+        return f"{self.client.url.rstrip('/')}/browse/{key}"
+
+    def search(self, jql: str, fields: str = "summary,status,resolution,labels,issuelinks,issuetype") -> list[dict]:
+        """Every issue the query finds, page by page (Jira caps a page at 100)."""
+        found: list[dict] = []
+        while True:
+            start = len(found)
+            page = with_retries(f"Jira search {jql}",
+                                lambda start=start: self.client.jql(jql, fields=fields, start=start,
+                                                                    limit=SEARCH_PAGE))
+            issues = page.get("issues", []) if isinstance(page, dict) else []
+            found += issues
+            if not issues or len(found) >= int(page.get("total", 0)):
+                return found
+
+    def find_by_label(self, label: str) -> dict | None:
+        found = self.search(f'labels = "{label}" ORDER BY created ASC', fields="summary,status,issuelinks")
+        return found[0] if found else None
+
+    def ensure_issue(self, label: str, fields: dict[str, Any]) -> tuple[str, bool]:
+        """The key of the issue labelled ``label``, created with ``fields`` if there is none (True if created)."""
+        def search_then_create() -> tuple[str, bool]:
+            existing = self.find_by_label(label)  # a create answered with an error may still have happened
+            if existing is not None:
+                return existing["key"], False
+            labels = [label, *[x for x in fields.get("labels", []) if x != label]]
+            return self.client.issue_create(fields={**fields, "labels": labels})["key"], True
+
+        return with_retries(f"Jira create {label}", search_then_create)
+
+    def ensure_link(self, key: str, other: str, link_type: str = LINK_TYPE) -> bool:
+        """Link ``key`` to ``other`` unless ``key`` already shows a link to it; True if linked now."""
+        def link_once() -> bool:
+            links = self.client.get_issue(key, fields="issuelinks")["fields"].get("issuelinks") or []
+            if any((link.get("inwardIssue") or link.get("outwardIssue") or {}).get("key") == other for link in links):
+                return False
+            self.client.create_issue_link({"type": {"name": link_type}, "inwardIssue": {"key": key},
+                                           "outwardIssue": {"key": other}})
+            return True
+
+        return with_retries(f"Jira link {key} to {other}", link_once)
+
+    def comment_once(self, key: str, marker: str, text: str) -> None:
+        with_retries(f"Jira comment on {key}", lambda: self._comment_unless_marked(key, marker, text))
+
+    def _comment_unless_marked(self, key: str, marker: str, text: str) -> None:
+        """One try: post ``marker`` and ``text`` unless a comment already carries the marker."""
+        comments = self.client.issue_get_comments(key).get("comments", [])
+        if not any(marker in (c.get("body") or "") for c in comments):
+            self.client.issue_add_comment(key, f"{marker}\n{text}")
+
+    def move_to(self, key: str, status: str) -> bool:
+        """Transition ``key`` into ``status`` unless it is there; True if moved. No such transition: an error."""
+        def transition() -> bool:
+            current = self.client.get_issue(key, fields="status")["fields"]["status"]["name"]
+            if current == status:
+                return False
+            offered = self.client.get_issue_transitions(key)
+            into = [t for t in offered if t["to"] == status]
+            if not into:
+                names = ", ".join(t["to"] for t in offered) or "none"
+                raise ValueError(f"Jira offers no transition of {key} from {current!r} into {status!r} "
+                                 f"(offered: {names}); check the project's workflow")
+            self.client.set_issue_status_by_transition_id(key, into[0]["id"])
+            return True
+
+        return with_retries(f"Jira transition {key} to {status}", transition)
+
+
+class JiraTracker(JiraIssues):
+    """Incidents as Jira issues, through the atlassian-jira provider's JiraHook."""
+
     def _ticket(self, issue: dict[str, Any]) -> Ticket:
-        return Ticket(key=issue["key"], id=str(issue["id"]), url=f"{self.client.url.rstrip('/')}/browse/{issue['key']}")
+        return Ticket(key=issue["key"], id=str(issue["id"]), url=self.browse_url(issue["key"]))
 
     def find_open(self, dedup_key: str) -> Ticket | None:
         jql = f'labels = "{jira_label(dedup_key)}" AND statusCategory != Done ORDER BY created DESC'
@@ -118,13 +193,8 @@ class JiraTracker:
         return with_retries(f"Jira create {dedup_key}", search_then_create)
 
     def comment(self, ticket: Ticket, marker: str, text: str) -> None:
-        def comment_once() -> None:
-            comments = self.client.issue_get_comments(ticket.key).get("comments", [])
-            if any(marker in (c.get("body") or "") for c in comments):
-                return
-            self.client.issue_add_comment(ticket.key, f"{marker}\n{text}")
-
-        unless_gone(f"Jira comment on {ticket.key}", ticket.key, comment_once)
+        unless_gone(f"Jira comment on {ticket.key}", ticket.key,
+                    lambda: self._comment_unless_marked(ticket.key, marker, text))
 
     def resolve(self, ticket: Ticket, marker: str, text: str) -> None:
         self.comment(ticket, marker, text)

@@ -80,8 +80,8 @@ class PublishSupportDocsOperator(BaseOperator):
         return pages
 
     def how_tos(self) -> list[docs.HowTo]:
-        from operators.uat_cycle import UatJira
+        from hooks.trackers import JiraIssues
 
-        jira = UatJira(self.jira_conn_id)
+        jira = JiraIssues(self.jira_conn_id)
         issues = jira.search(docs.HOW_TO_JQL, fields="summary,description,comment")
         return docs.how_tos(issues, jira.client.url)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
@@ -28,100 +27,16 @@ from sqlalchemy import select, update
 
 from prep_support import hitl, uat
 
+if TYPE_CHECKING:
+    from hooks.trackers import JiraIssues
+
 log = logging.getLogger(__name__)
-LINK_TYPE = "Relates"  # sub-task <-> release ticket
-SEARCH_PAGE = 100
 
 
-class UatJira:
-    """The Jira calls of a UAT cycle, through the atlassian-jira provider's JiraHook; each safe to repeat."""
+def _jira(conn_id: str) -> JiraIssues:
+    from hooks.trackers import JiraIssues  # here, not at the top: the DAG file imports this module
 
-    def __init__(self, conn_id: str = "jira_default") -> None:
-        self.conn_id = conn_id
-
-    @cached_property
-    def client(self) -> Any:
-        from airflow.providers.atlassian.jira.hooks.jira import JiraHook
-
-        return JiraHook(jira_conn_id=self.conn_id).get_conn()
-
-    def browse_url(self, key: str) -> str:
-        return f"{self.client.url.rstrip('/')}/browse/{key}"
-
-    def search(self, jql: str, fields: str = "summary,status,resolution,labels,issuelinks,issuetype") -> list[dict]:
-        """Every issue the query finds, page by page (Jira caps a page at 100)."""
-        from hooks.trackers import with_retries
-
-        found: list[dict] = []
-        while True:
-            start = len(found)
-            page = with_retries(f"Jira search {jql}",
-                                lambda start=start: self.client.jql(jql, fields=fields, start=start,
-                                                                    limit=SEARCH_PAGE))
-            issues = page.get("issues", []) if isinstance(page, dict) else []
-            found += issues
-            if not issues or len(found) >= int(page.get("total", 0)):
-                return found
-
-    def find_by_label(self, label: str) -> dict | None:
-        found = self.search(f'labels = "{label}" ORDER BY created ASC', fields="summary,status,issuelinks")
-        return found[0] if found else None
-
-    def ensure_issue(self, label: str, fields: dict[str, Any]) -> tuple[str, bool]:
-        """The key of the issue labelled ``label``, created with ``fields`` if there is none (True if created)."""
-        from hooks.trackers import with_retries
-
-        def search_then_create() -> tuple[str, bool]:
-            existing = self.find_by_label(label)  # a create answered with an error may still have happened
-            if existing is not None:
-                return existing["key"], False
-            labels = [label, *[x for x in fields.get("labels", []) if x != label]]
-            return self.client.issue_create(fields={**fields, "labels": labels})["key"], True
-
-        return with_retries(f"Jira create {label}", search_then_create)
-
-    def ensure_link(self, key: str, other: str, link_type: str = LINK_TYPE) -> bool:
-        """Link ``key`` to ``other`` unless ``key`` already shows a link to it; True if linked now."""
-        from hooks.trackers import with_retries
-
-        def link_once() -> bool:
-            links = self.client.get_issue(key, fields="issuelinks")["fields"].get("issuelinks") or []
-            if any((link.get("inwardIssue") or link.get("outwardIssue") or {}).get("key") == other for link in links):
-                return False
-            self.client.create_issue_link({"type": {"name": link_type}, "inwardIssue": {"key": key},
-                                           "outwardIssue": {"key": other}})
-            return True
-
-        return with_retries(f"Jira link {key} to {other}", link_once)
-
-    def comment_once(self, key: str, marker: str, text: str) -> None:
-        from hooks.trackers import with_retries
-
-        def comment() -> None:
-            comments = self.client.issue_get_comments(key).get("comments", [])
-            if not any(marker in (c.get("body") or "") for c in comments):
-                self.client.issue_add_comment(key, f"{marker}\n{text}")
-
-        with_retries(f"Jira comment on {key}", comment)
-
-    def move_to(self, key: str, status: str) -> bool:
-        """Transition ``key`` into ``status`` unless it is there; True if moved. No such transition: an error."""
-        from hooks.trackers import with_retries
-
-        def transition() -> bool:
-            current = self.client.get_issue(key, fields="status")["fields"]["status"]["name"]
-            if current == status:
-                return False
-            offered = self.client.get_issue_transitions(key)
-            into = [t for t in offered if t["to"] == status]
-            if not into:
-                names = ", ".join(t["to"] for t in offered) or "none"
-                raise ValueError(f"Jira offers no transition of {key} from {current!r} into {status!r} "
-                                 f"(offered: {names}); check the project's workflow")
-            self.client.set_issue_status_by_transition_id(key, into[0]["id"])
-            return True
-
-        return with_retries(f"Jira transition {key} to {status}", transition)
+    return JiraIssues(conn_id)
 
 
 def _support_engine() -> Any:
@@ -204,7 +119,7 @@ class PlanUatCycleOperator(BaseOperator):
             raise uat.PlanError(f"deadline: {params['deadline']!r} needs a time zone (e.g. ...T17:00:00Z)")
         choice = uat.parse_test_plan(params["test_plan"])
         if choice.jql is not None:
-            issues = UatJira(self.jira_conn_id).search(choice.jql, fields="summary,description")
+            issues = _jira(self.jira_conn_id).search(choice.jql, fields="summary,description")
             plan = uat.plan_from_issues(issues, testers, choice.jql)
         else:
             plan = uat.load_plan(choice.plan or "")
@@ -233,7 +148,7 @@ class CreateUatTicketsOperator(BaseOperator):
         self.jira_conn_id = jira_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        cycle, jira = self.cycle, UatJira(self.jira_conn_id)
+        cycle, jira = self.cycle, _jira(self.jira_conn_id)
         plan, release, deadline = _plan(cycle), cycle["release"], _deadline(cycle)
         cases = {case.id: case for case in plan.cases}
         release_key, created = jira.ensure_issue(uat.release_label(release), {
@@ -295,7 +210,7 @@ class NotifyTestersOperator(BaseOperator):
         return {"testers": len({t["tester"] for t in tickets}), "sent": sent}
 
 
-def read_results(jira: UatJira, cycle: dict[str, Any], tickets: Sequence[dict[str, Any]],
+def read_results(jira: JiraIssues, cycle: dict[str, Any], tickets: Sequence[dict[str, Any]],
                  now: datetime) -> uat.UatReport:
     """The cycle's report as Jira shows it now: each sub-task's outcome, and the Bugs linked to them."""
     deadline = _deadline(cycle)
@@ -351,7 +266,7 @@ class CompileUatReportOperator(BaseOperator):
         from prep_support.messages import render
 
         cycle, created = self.cycle, self.tickets
-        report = read_results(UatJira(self.jira_conn_id), cycle, created["tickets"], datetime.now(UTC))
+        report = read_results(_jira(self.jira_conn_id), cycle, created["tickets"], datetime.now(UTC))
         view = {"report": report, "release_key": created["release_key"], "release_url": created["release_url"],
                 "titles": {case.id: case.title for case in report.cases}}
         body = render("uat/report_body.html.j2", **view)
@@ -406,7 +321,7 @@ class CloseUatCycleOperator(BaseOperator):
         approved = (decision.get("chosen_options") or ["reject"])[0] == "approve"
         user = hitl.responder(decision) or "nobody (timed out)"
         reason = str((decision.get("params_input") or {}).get("comment") or "").strip()
-        jira = UatJira(self.jira_conn_id)
+        jira = _jira(self.jira_conn_id)
         marker = f"[{uat.release_label(release)}:decision]"
         if approved:
             jira.comment_once(release_key, marker, f"UAT signed off by {user}. {reason}".strip())

@@ -36,11 +36,11 @@ class UatResultsSensor(BaseSensorOperator):
         self.jira_conn_id = jira_conn_id
 
     def poke(self, context: Any) -> bool:
-        from operators.uat_cycle import UatJira, _post_once, read_results, tester_cases, tester_message
+        from operators.uat_cycle import _jira, _post_once, read_results, tester_cases, tester_message
 
         cycle, tickets = self.cycle, self.tickets["tickets"]
         now = datetime.now(UTC)
-        report = read_results(UatJira(self.jira_conn_id), cycle, tickets, now)
+        report = read_results(_jira(self.jira_conn_id), cycle, tickets, now)
         open_keys = {r.key for r in report.open_items}
         log.info("UAT %s: %s, %d open", cycle["release"], report.counts, len(open_keys))
         if not open_keys:
