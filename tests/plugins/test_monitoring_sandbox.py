@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -188,8 +189,10 @@ def nerdgraph(sandbox: Any, body: dict[str, Any], key: str = newrelic.API_KEY) -
 
 
 def test_nerdgraph_answers_inline_and_variables_forms_alike(sandbox: Any) -> None:
+    # A fixed window: "2 hours ago" would move between the two requests and may cross a sample.
+    until_ms = (int(time.time()) // 3600 - 1) * 3600 * 1000
     nrql = (f"SELECT count(*), percentile(duration, 95) AS 'p95' FROM Transaction WHERE appName IN ('{APP}') "
-            "SINCE 2 hours ago UNTIL 1 hour ago")
+            f"SINCE {until_ms - 3600 * 1000} UNTIL {until_ms}")
     inline = nerdgraph(sandbox, {"query": f"{{ actor {{ account(id: {newrelic.ACCOUNT_ID}) {{ nrql(query: "
                                           f"{json.dumps(nrql)}) {{ results }} }} }} }}"})
     variables = nerdgraph(sandbox, {
