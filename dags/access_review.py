@@ -15,7 +15,9 @@ review campaign, `2026-Q4` for the run of 1 October 2026 (or the
    access it is: up the manager chain instead), and an HTML + CSV packet per reviewer.
 3. **review_access**: one form per reviewer (*Required actions* in the UI), keep or revoke per
    item plus a comment; only that reviewer may answer; undecided items take the policy's default
-   at the response timeout. **remind_reviewers** posts reminders to the review channel before it.
+   at the response timeout. **remind_reviewers** reminds each reviewer still deciding before it, in
+   a Slack direct message (found by their HR e-mail, else username; someone Slack does not know is
+   reminded on the review channel with an @-mention).
    **approve_leavers**: the leaver approvers approve disabling leavers' accounts still active.
    Decisions are stored with who, when and why; a decided item is never asked again, so a
    killed and cleared run continues where it stopped.

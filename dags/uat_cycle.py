@@ -11,17 +11,19 @@ release and gates it on the business owner's sign-off.
 2. **create_tickets**: a release ticket in Jira and a Sub-task per case and tester (steps and
    expected result in its description), linked to the release ticket. Labels
    `prep-support:uat:<release>[:<case>:<tester>]` make a re-run find them instead of creating more.
-3. **notify_testers**: one Slack message per tester listing their cases with links (once).
+3. **notify_testers**: one Slack direct message per tester listing their cases with links (once).
+   A tester Slack does not know (no member with that username) is told on the plan's channel
+   with an @-mention instead, and the log warns about them.
 4. **wait_for_results**: a sensor in reschedule mode (no worker slot held between pokes) until
    every sub-task is Passed or Failed, or the deadline passes; testers with open cases are
-   reminded at the plan's hours before the deadline, once per tester and reminder.
+   reminded by direct message at the plan's hours before the deadline, once per tester and reminder.
 5. **compile_report**: pass/fail matrix per case and tester, defects (Bugs linked to the
    sub-tasks) and open items (*not done* once the deadline has passed), as HTML and a Confluence
    page `UAT report: <release>` (updated in place on a re-run).
 6. **business_signoff**: the business owner approves or rejects in the UI (Required Actions),
    seeing the matrix and the open items. Only that user may answer.
 7. **close_cycle**: approved -> the release ticket goes to Done; rejected -> Rejected, with a
-   comment listing the blockers; the result is announced on Slack once.
+   comment listing the blockers; the result is announced on the plan's Slack channel once.
 """
 
 from __future__ import annotations

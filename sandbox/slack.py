@@ -8,6 +8,17 @@ HTTP 200 and failures are ``{"ok": false, "error": "invalid_auth"}`` and friends
 pagination) and ``conversations.replies``. Channels are addressed by ID or by name, with or
 without ``#``; messages are stored under the channel ID.
 
+Direct messages: ``users.list`` (cursor pagination; every member, deactivated ones with
+``deleted: true``), ``users.lookupByEmail`` (``users_not_found``) and ``conversations.open``
+with ``users`` (one user ID: the 1:1 IM, a ``D...`` ID, the same one each time, with
+``already_open`` and ``no_op`` once it exists; ``return_im`` answers the whole IM object;
+``user_not_found``, ``user_disabled``, ``users_list_not_supplied``). The workspace's members are
+the people of :mod:`sandbox.directory_seed` who have joined (same username and e-mail as Okta,
+the directory and HR; leavers deactivated), the quick start's ``analyst`` and ``admin`` logins,
+and the bot. https://api.slack.com/methods/users.list, https://api.slack.com/methods/users.lookupByEmail,
+https://api.slack.com/methods/conversations.open, https://api.slack.com/types/user,
+https://api.slack.com/types/im.
+
 File uploads take the three steps ``WebClient.files_upload_v2`` (and the provider's
 ``SlackHook.send_file_v2``) make: ``files.getUploadURLExternal`` (``filename``, ``length``;
 answers ``upload_url`` and ``file_id``), a ``POST`` of the bytes (raw, or multipart) to that
@@ -29,7 +40,8 @@ https://api.slack.com/methods/conversations.replies, https://api.slack.com/apis/
 
 Rate limiting (HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``,
 https://api.slack.com/apis/rate-limits) comes from :mod:`sandbox.faults` with :func:`error_body`.
-``GET /slack/_sandbox/messages`` lists what was posted (with each message's edits and files),
+``GET /slack/_sandbox/messages`` lists what was posted (with each message's edits and files; a
+direct message has ``is_im`` and the person in ``im_user`` / ``im_user_name``),
 ``GET /slack/_sandbox/files`` the shared files (name, size, title, channels, initial comment) and
 ``GET /slack/_sandbox/files/{id}/content`` one file's bytes; ``DELETE /slack/_sandbox/messages``
 forgets messages and files.
@@ -48,6 +60,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
+
+from sandbox import directory_seed
 
 PREFIX = "/slack"
 API_PREFIX = "/slack/api/"
@@ -89,6 +103,56 @@ CHANNELS = (
 )
 
 
+ANALYST_USER_ID = "U0ANALYST1"
+MAX_IM_USERS = 8  # conversations.open: too_many_users past this (an mpim takes 2 to 8 others)
+
+
+@dataclass(frozen=True)
+class User:
+    """A workspace member (https://api.slack.com/types/user)."""
+
+    id: str
+    name: str
+    real_name: str
+    email: str | None
+    deleted: bool = False
+    is_admin: bool = False
+    is_bot: bool = False
+
+    def as_dict(self, include_locale: bool = False) -> dict[str, Any]:
+        first, _, last = self.real_name.partition(" ")
+        profile = {
+            "real_name": self.real_name, "real_name_normalized": self.real_name, "display_name": self.name,
+            "display_name_normalized": self.name, "avatar_hash": f"g{self.id[-10:].lower()}", "title": "",
+            "phone": "", "skype": "", "status_text": "", "status_emoji": "", "fields": {}, "team": TEAM_ID,
+            "first_name": first, "last_name": last,
+        }  # fmt: skip
+        if self.email:
+            profile["email"] = self.email
+        if self.is_bot:
+            profile |= {"bot_id": BOT_ID, "always_active": True}
+        found = {
+            "id": self.id, "team_id": TEAM_ID, "name": self.name, "deleted": self.deleted, "color": "9f69e7",
+            "real_name": self.real_name, "tz": "Europe/London", "tz_label": "Greenwich Mean Time", "tz_offset": 0,
+            "profile": profile, "is_admin": self.is_admin, "is_owner": self.is_admin, "is_primary_owner": False,
+            "is_restricted": False, "is_ultra_restricted": False, "is_bot": self.is_bot, "is_app_user": False,
+            "updated": CREATED,
+        }  # fmt: skip
+        if include_locale:
+            found["locale"] = "en-GB"
+        return found
+
+
+def seeded_users() -> list[User]:
+    """The members: the directory's people who have joined (leavers deactivated), the logins, the bot."""
+    people = [User(f"U0EMP{person.employee_id}", person.username, person.name, person.email,
+                   deleted=person.status == "terminated")
+              for person in directory_seed.PEOPLE if person.employee_id not in directory_seed.NOT_JOINED]
+    logins = [User(ANALYST_USER_ID, "analyst", "Support Analyst", f"analyst@{directory_seed.DOMAIN}"),
+              User(ADMIN_USER_ID, "admin", "Workspace Admin", f"admin@{directory_seed.DOMAIN}", is_admin=True)]
+    return [*people, *logins, User(BOT_USER_ID, BOT_USER_NAME, "Prep Support", None, is_bot=True)]
+
+
 class SlackError(Exception):
     """A Web API failure: answered as ``{"ok": false, "error": code}``."""
 
@@ -109,9 +173,18 @@ class Channel:
     name: str
     is_private: bool
     purpose: str
+    user: str | None = None  # an IM's other member; IMs have no name
+
+    @property
+    def is_im(self) -> bool:
+        return self.user is not None
 
     def as_dict(self) -> dict[str, Any]:
-        """The conversation object (https://api.slack.com/types/conversation)."""
+        """The conversation object (https://api.slack.com/types/conversation; an IM: https://api.slack.com/types/im)."""
+        if self.is_im:
+            return {"id": self.id, "created": CREATED, "is_im": True, "is_org_shared": False, "user": self.user,
+                    "is_user_deleted": False, "priority": 0, "is_open": True, "last_read": "0000000000.000000",
+                    "unread_count": 0, "unread_count_display": 0}
         about = {"creator": ADMIN_USER_ID, "last_set": CREATED}
         return {
             "id": self.id, "name": self.name, "name_normalized": self.name, "created": CREATED,
@@ -147,9 +220,11 @@ class Message:
             message |= {"thread_ts": self.thread_ts, "parent_user_id": BOT_USER_ID}
         return message
 
-    def as_state(self, channel_name: str) -> dict[str, Any]:
-        """Everything the sandbox knows about the message, for tests."""
-        return {"channel": self.channel, "channel_name": channel_name, "ts": self.ts, "thread_ts": self.thread_ts,
+    def as_state(self, channel_name: str | None, im_user: User | None = None) -> dict[str, Any]:
+        """Everything the sandbox knows about the message, for tests (a DM: ``is_im`` and the person)."""
+        return {"channel": self.channel, "channel_name": channel_name, "is_im": im_user is not None,
+                "im_user": im_user.id if im_user else None, "im_user_name": im_user.name if im_user else None,
+                "ts": self.ts, "thread_ts": self.thread_ts,
                 "reply_broadcast": self.reply_broadcast, "user": BOT_USER_ID, "text": self.text,
                 "blocks": self.blocks, "edits": self.edits,
                 "files": [{"id": f.id, "name": f.name, "title": f.title, "size": f.size} for f in self.files]}
@@ -227,11 +302,12 @@ class SharedFile:
 
 
 class SlackWorkspace:
-    """The workspace's channels and the messages posted to them."""
+    """The workspace's members, channels (and the IMs opened with members) and the messages posted to them."""
 
     def __init__(self) -> None:
         self.channels = {channel_id: Channel(channel_id, name, private, purpose)
                          for channel_id, name, private, purpose in CHANNELS}
+        self.users = {user.id: user for user in seeded_users()}
         self.messages: dict[tuple[str, str], Message] = {}
         self.files: dict[str, SharedFile] = {}
         self.upload_tickets: dict[str, str] = {}  # upload URL token -> file ID
@@ -247,7 +323,7 @@ class SlackWorkspace:
         """A channel by ID, ``#name`` or ``name``."""
         ref = str(ref or "").strip()
         found = self.channels.get(ref) or next(
-            (channel for channel in self.channels.values() if channel.name == ref.removeprefix("#")), None
+            (channel for channel in self.channels.values() if ref and channel.name == ref.removeprefix("#")), None
         )
         if found is None:
             raise SlackError("channel_not_found")
@@ -374,8 +450,7 @@ class SlackWorkspace:
         unknown = types - {"public_channel", "private_channel", "mpim", "im"}
         if unknown:
             raise SlackError("invalid_types")
-        wanted = [channel for channel in self.channels.values()
-                  if ("private_channel" if channel.is_private else "public_channel") in types]
+        wanted = [channel for channel in self.channels.values() if _kind(channel) in types]
         limit = _limit(args.get("limit"))
         start = _decode_cursor(args.get("cursor"))
         page = wanted[start:start + limit]
@@ -397,9 +472,70 @@ class SlackWorkspace:
                     "thread_ts": parent.ts, "parent_user_id": BOT_USER_ID, "team": TEAM_ID} for reply in thread]
         return {"messages": [head, *replies], "has_more": False}
 
+    def list_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        """users.list: every member, deactivated ones too; no ``limit`` answers them all."""
+        members = list(self.users.values())
+        start = _decode_cursor(args.get("cursor"))
+        limit = _limit(args.get("limit")) if args.get("limit") not in (None, "") else len(members)
+        following = start + limit
+        locale = _flag(args.get("include_locale"))
+        return {"members": [user.as_dict(locale) for user in members[start:following]], "cache_ts": int(time.time()),
+                "response_metadata": {"next_cursor": _encode_cursor(following) if following < len(members) else ""}}
+
+    def lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email") or "").strip().lower()
+        if not email:
+            raise SlackError("invalid_arguments")  # the required argument is missing
+        found = next((user for user in self.users.values() if (user.email or "").lower() == email), None)
+        if found is None:
+            raise SlackError("users_not_found")
+        return {"user": found.as_dict()}
+
+    def open_conversation(self, args: dict[str, Any]) -> dict[str, Any]:
+        """conversations.open: the 1:1 IM with one user (made once, the same ID after), or resume one by ID."""
+        if args.get("channel") and not args.get("users"):
+            channel = self.channel(args["channel"])
+            if not channel.is_im:
+                raise SlackError("method_not_supported_for_channel_type")
+            return {"no_op": True, "already_open": True, "channel": self._im_answer(channel, args)}
+        ids = [ref.strip() for ref in str(args.get("users") or "").split(",") if ref.strip()]
+        if not ids:
+            raise SlackError("users_list_not_supplied")
+        if len(ids) > MAX_IM_USERS:
+            raise SlackError("too_many_users")
+        if len(ids) > 1:
+            raise SlackError("invalid_user_combination")  # multi-person DMs are not stood in for
+        user = self.users.get(ids[0])
+        if user is None:
+            raise SlackError("user_not_found")
+        if user.deleted:
+            raise SlackError("user_disabled")
+        im_id = "D" + user.id[1:]  # ^[D][A-Z0-9]{8,}$, one IM per member
+        existing = self.channels.get(im_id)
+        if existing is None:
+            self.channels[im_id] = Channel(im_id, "", True, "", user=user.id)
+        answer = {"channel": self._im_answer(self.channels[im_id], args)}
+        return answer | ({"no_op": True, "already_open": True} if existing else {})
+
+    @staticmethod
+    def _im_answer(channel: Channel, args: dict[str, Any]) -> dict[str, Any]:
+        return channel.as_dict() if _flag(args.get("return_im")) else {"id": channel.id}
+
     def state(self) -> list[dict[str, Any]]:
         ordered = sorted(self.messages.values(), key=lambda m: m.ts)
-        return [message.as_state(self.channels[message.channel].name) for message in ordered]
+        shown = []
+        for message in ordered:
+            channel = self.channels[message.channel]
+            shown.append(message.as_state(None, self.users[channel.user]) if channel.is_im
+                         else message.as_state(channel.name))
+        return shown
+
+
+def _kind(channel: Channel) -> str:
+    """The conversation type conversations.list filters on."""
+    if channel.is_im:
+        return "im"
+    return "private_channel" if channel.is_private else "public_channel"
 
 
 def _flag(value: Any) -> bool:
@@ -491,9 +627,12 @@ METHODS = {
     "chat.postMessage": lambda workspace, args, _base: workspace.post(args),
     "chat.update": lambda workspace, args, _base: workspace.update(args),
     "conversations.list": lambda workspace, args, _base: workspace.list_channels(args),
+    "conversations.open": lambda workspace, args, _base: workspace.open_conversation(args),
     "conversations.replies": lambda workspace, args, _base: workspace.replies(args),
     "files.getUploadURLExternal": lambda workspace, args, base: workspace.upload_url(args, base),
     "files.completeUploadExternal": lambda workspace, args, base: workspace.complete(args, base),
+    "users.list": lambda workspace, args, _base: workspace.list_users(args),
+    "users.lookupByEmail": lambda workspace, args, _base: workspace.lookup_by_email(args),
 }
 
 router = APIRouter(prefix=PREFIX, tags=["slack"])

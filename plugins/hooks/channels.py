@@ -5,6 +5,10 @@
   replies in the thread. ``thread_id`` keeps ``<channel id>:<ts>`` of the first message.
   Files (report charts) are shared with ``SlackHook.send_file_v2``, i.e. slack_sdk's
   ``files_upload_v2``: files.getUploadURLExternal, a POST of the bytes, files.completeUploadExternal.
+  A personal notice goes to the person as a direct message (``SlackSender.post_direct``): the
+  Slack member is found by e-mail (users.lookupByEmail) when we know it, else by username
+  (users.list, paged), the IM opened with conversations.open; someone Slack does not know gets
+  the notice on a channel with an @-mention instead, and a warning in the log.
 - Teams, through our TeamsWebhookHook: an Adaptive Card per event.
 - E-mail, through the SMTP provider's SmtpHook: HTML, with a Message-ID made from the outbox
   key and In-Reply-To the incident's first message, so mail clients thread them.
@@ -23,11 +27,19 @@ log = logging.getLogger(__name__)
 CARD_STYLE = {"opened": "attention", "updated": "warning", "resolved": "good", "flapping": "warning"}
 THREAD_GONE = {"message_not_found", "thread_not_found"}  # the first message was deleted
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")  # Slack's conversation IDs; anything else is a name
+# conversations.open refuses a member deactivated, or gone, since we looked them up.
+NO_DIRECT_MESSAGE = {"user_not_found", "user_disabled", "user_not_visible"}
 
 
 class SlackSender:
+    """Slack for one task: the hook per Connection, and who is who in Slack, looked up once per Connection."""
+
+    users_page_size = 200  # users.list's recommended page (https://api.slack.com/apis/pagination)
+
     def __init__(self) -> None:
         self._hooks: dict[str, Any] = {}
+        self._members: dict[str, dict[str, str]] = {}  # conn_id -> {name: user ID} of active members
+        self._ims: dict[tuple[str, str], str | None] = {}  # (conn_id, username) -> IM ID; None: not in Slack
 
     def hook(self, conn_id: str) -> Any:
         if conn_id not in self._hooks:
@@ -40,6 +52,65 @@ class SlackSender:
 
     def client(self, conn_id: str) -> Any:
         return self.hook(conn_id).client
+
+    def post_direct(self, conn_id: str, username: str, text: str, *, fallback_channel: str,
+                    email: str | None = None) -> Sent:
+        """Send ``text`` to ``username`` as a direct message; if Slack does not know them, post it on
+        ``fallback_channel`` as ``@username: text`` so the notice is not lost."""
+        channel = self.direct_channel(conn_id, username, email)
+        if channel is None:
+            from prep_support.uat import slack_text
+
+            log.warning("Slack (%s) has no active member %r%s: posting their message on %s with a mention",
+                        conn_id, username, f" or {email}" if email else "", fallback_channel)
+            channel, text = fallback_channel, f"@{slack_text(username)}: {text}"
+        return self.post(conn_id, channel, text)
+
+    def post(self, conn_id: str, channel: str, text: str) -> Sent:
+        """A new message on a channel (by ID, ``#name`` or name); its thread is ``<channel ID>:<ts>``."""
+        answer = self.client(conn_id).chat_postMessage(channel=channel, text=text, unfurl_links=False)
+        return Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}")
+
+    def direct_channel(self, conn_id: str, username: str, email: str | None = None) -> str | None:
+        """The IM channel ID (``D...``) with the person, opened with conversations.open; None if not in Slack."""
+        key = (conn_id, username)
+        if key not in self._ims:
+            from slack_sdk.errors import SlackApiError
+
+            user_id = self.user_id(conn_id, username, email)
+            try:
+                self._ims[key] = None if user_id is None else (
+                    self.client(conn_id).conversations_open(users=user_id)["channel"]["id"])
+            except SlackApiError as error:
+                if error.response.get("error") not in NO_DIRECT_MESSAGE:
+                    raise
+                self._ims[key] = None
+        return self._ims[key]
+
+    def user_id(self, conn_id: str, username: str, email: str | None = None) -> str | None:
+        """The active member for a person: by ``email`` when given and Slack has it, else by member name."""
+        if email:
+            from slack_sdk.errors import SlackApiError
+
+            try:
+                user = self.client(conn_id).users_lookupByEmail(email=email)["user"]
+            except SlackApiError as error:
+                if error.response.get("error") != "users_not_found":
+                    raise
+            else:
+                if not user.get("deleted"):
+                    return user["id"]
+        return self._active_members(conn_id).get(username)
+
+    def _active_members(self, conn_id: str) -> dict[str, str]:
+        if conn_id not in self._members:
+            members: dict[str, str] = {}
+            # Iterating a SlackResponse asks for the next page while response_metadata.next_cursor is set.
+            for page in self.client(conn_id).users_list(limit=self.users_page_size):
+                members.update({user["name"]: user["id"] for user in page["members"]
+                                if not user.get("deleted") and not user.get("is_bot")})
+            self._members[conn_id] = members
+        return self._members[conn_id]
 
     def share_file(self, conn_id: str, channel: str, *, content: bytes, filename: str, title: str,
                    comment: str) -> Sent:
@@ -56,12 +127,11 @@ class SlackSender:
         return Sent(message_id=shared["id"], thread_id=f"{channel_id}:{ts}" if ts else None)
 
     def send(self, message: Any, root: Any | None) -> Sent:
-        client = self.client(message.conn_id)
         if root is None or not root.thread_id:
-            answer = client.chat_postMessage(channel=message.target, text=message.body, unfurl_links=False)
-            return Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}")
+            return self.post(message.conn_id, message.target, message.body)
         from slack_sdk.errors import SlackApiError
 
+        client = self.client(message.conn_id)
         channel, thread_ts = root.thread_id.split(":", 1)
         try:
             if message.event == "resolved":
@@ -76,8 +146,7 @@ class SlackSender:
             # Someone deleted the first message: say it on the channel rather than never.
             log.warning("Slack thread %s is gone (%s): posting %s on the channel", root.thread_id,
                         error.response.get("error"), message.key)
-            answer = client.chat_postMessage(channel=channel, text=message.body, unfurl_links=False)
-            return Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}")
+            return self.post(message.conn_id, channel, message.body)
         return Sent(message_id=answer["ts"], thread_id=root.thread_id)
 
 

@@ -9,7 +9,9 @@ campaign rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -295,12 +297,26 @@ class ApproveLeaverRemediationOperator(HITLOperator):
         return {"approved": answer["chosen_options"] == [APPROVE], "responded_by": responder, **recorded}
 
 
+def reviewer_emails(engine: Engine, campaign_id: str, usernames: Iterable[str]) -> dict[str, str]:
+    """Username -> e-mail of reviewers on the campaign's HR roster (how Slack is asked who they are)."""
+    from sqlalchemy import select
+
+    from prep_support.schema import AccessPersonRow
+
+    with engine.connect() as connection:
+        rows = connection.execute(select(AccessPersonRow.username, AccessPersonRow.email).where(
+            AccessPersonRow.campaign_id == campaign_id, AccessPersonRow.username.in_(set(usernames)))).all()
+    return {row.username: row.email for row in rows if row.email}
+
+
 class RemindReviewersSensor(BaseSensorOperator):
-    """Posts a reminder to the review channel for each reviewer with undecided items, at each configured
-    offset before the response timeout; done when nothing is undecided or the last reminder went out.
+    """Sends each reviewer with undecided items a direct message on Slack at each configured offset before
+    the response timeout; done when nothing is undecided or the last reminder went out. The reviewer is
+    found in Slack by their e-mail on the campaign's HR roster, else by username; one Slack does not know
+    is reminded on the review channel with an @-mention instead.
 
     Each reminder is keyed ``access:<campaign>:reminder:<reviewer>:<hours>h:slack`` in the ledger, so
-    a re-poke or re-run never posts it twice.
+    a re-poke or re-run never sends it twice.
     """
 
     template_fields = ("policy_path", "support_db_conn_id")
@@ -336,23 +352,21 @@ class RemindReviewersSensor(BaseSensorOperator):
                                          .where(AccessCampaignRow.id == campaign_id)).scalar()
         due = started + policy.review.response_timeout
         now = datetime.now(UTC)
-        slack = SlackSender()
-        for hours in sorted(policy.review.reminder_hours_before, reverse=True):
-            if now < due - timedelta(hours=hours):
-                continue
+        slack, conn_id, channel = SlackSender(), policy.review.slack_conn_id, policy.review.channel
+        due_hours = [hours for hours in sorted(policy.review.reminder_hours_before, reverse=True)
+                     if now >= due - timedelta(hours=hours)]
+        emails = reviewer_emails(engine, campaign_id, undecided) if due_hours else {}
+        for hours in due_hours:
             for reviewer, count in sorted(undecided.items()):
-                key = f"access:{campaign_id}:reminder:{reviewer}:{hours:g}h:slack"
-                text = packets.render("access/reminder.txt.j2", campaign_id=campaign_id, reviewer=reviewer,
-                                      undecided=count, due=due.strftime("%Y-%m-%d %H:%M UTC"),
+                text = packets.render("access/reminder.txt.j2", campaign_id=campaign_id, undecided=count,
+                                      due=due.strftime("%Y-%m-%d %H:%M UTC"),
                                       default_decision=policy.review.default_decision).strip()
-                if not outbox.claim_direct(engine, key=key, event="reminder", channel="slack",
-                                           conn_id=policy.review.slack_conn_id, target=policy.review.channel,
-                                           subject=f"Access review {campaign_id} reminder", body=text, now=now):
-                    continue
-                answer = slack.client(policy.review.slack_conn_id).chat_postMessage(
-                    channel=policy.review.channel, text=text, unfurl_links=False)
-                outbox.record_sent(engine, key, outbox.Sent(message_id=answer["ts"]), now)
-                self.log.info("reminded %s (%d undecided, %g h before the timeout)", reviewer, count, hours)
+                send = partial(slack.post_direct, conn_id, reviewer, text, fallback_channel=channel,
+                               email=emails.get(reviewer))
+                if outbox.send_once(engine, key=f"access:{campaign_id}:reminder:{reviewer}:{hours:g}h:slack",
+                                    event="reminder", channel="slack", conn_id=conn_id, target=f"@{reviewer}",
+                                    subject=f"Access review {campaign_id} reminder", body=text, send=send, now=now):
+                    self.log.info("reminded %s (%d undecided, %g h before the timeout)", reviewer, count, hours)
         last = min(policy.review.reminder_hours_before, default=0)
         return now >= due - timedelta(hours=last)
 
@@ -464,17 +478,9 @@ class PublishEvidenceOperator(_AccessStep):
                                .values(status="published", page_url=page.url, updated_at=now))
         counts = summary_counts(engine, campaign_id)
         text = packets.render("access/summary.txt.j2", campaign_id=campaign_id, page_url=page.url, **counts).strip()
-        key = f"access:{campaign_id}:summary:slack"
-        posted = False
-        if outbox.claim_direct(engine, key=key, event="campaign_summary", channel="slack",
-                               conn_id=policy.review.slack_conn_id, target=policy.review.channel,
-                               subject=f"Access review {campaign_id}", body=text, now=now):
-            try:
-                answer = SlackSender().client(policy.review.slack_conn_id).chat_postMessage(
-                    channel=policy.review.channel, text=text, unfurl_links=False)
-            except Exception as error:
-                outbox.record_failure(engine, key, error)
-                raise
-            outbox.record_sent(engine, key, outbox.Sent(message_id=answer["ts"]), now)
-            posted = True
+        conn_id, channel = policy.review.slack_conn_id, policy.review.channel
+        posted = outbox.send_once(engine, key=f"access:{campaign_id}:summary:slack", event="campaign_summary",
+                                  channel="slack", conn_id=conn_id, target=channel,
+                                  subject=f"Access review {campaign_id}", body=text, now=now,
+                                  send=lambda: SlackSender().post(conn_id, channel, text))
         return {"campaign": campaign_id, "page_url": page.url, "files": len(files), "summary_posted": posted}

@@ -7,7 +7,8 @@ Every side effect is keyed, so a retried or re-run task repeats nothing:
   a link is made only if the sub-task shows none to the release yet, a transition only if the
   ticket is not already in the target status, a comment only if none carries its marker.
 - Slack: the notification ledger (``prep_support.outbox``) keys ``uat:<release>:notify:<tester>``,
-  ``uat:<release>:remind:<tester>:<hours>h`` and ``uat:<release>:result``.
+  ``uat:<release>:remind:<tester>:<hours>h`` (direct messages to the tester) and ``uat:<release>:result``
+  (on the plan's channel).
 - Confluence: the report page is published by title (updated in place; unchanged -> no new version).
 
 The cycle's description (``cycle``, from :class:`PlanUatCycleOperator`) travels by XCom between tasks:
@@ -28,6 +29,7 @@ from sqlalchemy import select, update
 from prep_support import hitl, uat
 
 if TYPE_CHECKING:
+    from hooks.channels import SlackSender
     from hooks.trackers import JiraIssues
 
 log = logging.getLogger(__name__)
@@ -53,42 +55,40 @@ def _plan(cycle: dict[str, Any]) -> uat.UatPlan:
     return uat.UatPlan.model_validate(cycle["plan"])
 
 
-def _post_once(key: str, cycle: dict[str, Any], target: str, text: str, event: str) -> bool:
-    """Post ``text`` to Slack under ledger ``key`` unless it was sent; True if posted now."""
-    from hooks.channels import SlackSender
-    from prep_support.outbox import Sent, claim_direct, record_failure, record_sent
+def _post_once(key: str, cycle: dict[str, Any], text: str, event: str, slack: SlackSender, *,
+               tester: str | None = None) -> bool:
+    """Send ``text`` under ledger ``key`` unless it was sent: to ``tester`` as a direct message (on the
+    cycle's channel with an @-mention if Slack does not know them), or on the cycle's channel. True if sent now."""
+    from prep_support import outbox
 
-    engine = _support_engine()
-    conn_id = cycle["slack_conn_id"]
-    now = datetime.now(UTC)
-    if not claim_direct(engine, key=key, event=event, channel="slack", conn_id=conn_id, target=target,
-                        subject=f"UAT {cycle['release']}", body=text, now=now):
-        return False
-    try:
-        answer = SlackSender().client(conn_id).chat_postMessage(channel=target, text=text, unfurl_links=False)
-    except Exception as error:
-        record_failure(engine, key, error)
-        raise
-    record_sent(engine, key, Sent(message_id=answer["ts"], thread_id=f"{answer['channel']}:{answer['ts']}"), now)
-    return True
+    conn_id, channel = cycle["slack_conn_id"], cycle["slack_channel"]
+
+    def send() -> outbox.Sent:
+        if tester is None:
+            return slack.post(conn_id, channel, text)
+        return slack.post_direct(conn_id, tester, text, fallback_channel=channel)
+
+    return outbox.send_once(_support_engine(), key=key, event=event, channel="slack", conn_id=conn_id,
+                            target=channel if tester is None else f"@{tester}", subject=f"UAT {cycle['release']}",
+                            body=text, send=send, now=datetime.now(UTC))
 
 
 def tester_cases(tickets: Sequence[dict[str, Any]], tester: str) -> list[dict[str, Any]]:
     return [t for t in tickets if t["tester"] == tester]
 
 
-def tester_message(cycle: dict[str, Any], tester: str, tickets: Sequence[dict[str, Any]], *,
+def tester_message(cycle: dict[str, Any], tickets: Sequence[dict[str, Any]], *,
                    reminder_hours: int | None = None) -> str:
-    """Slack text for one tester: their cases with links (values escaped for Slack)."""
+    """The direct message to one tester: their cases with links (values escaped for Slack)."""
     esc = uat.slack_text
     titles = {case["id"]: case["title"] for case in cycle["plan"]["cases"]}
     deadline = f"{_deadline(cycle):%Y-%m-%d %H:%M} UTC"
     if reminder_hours is None:
-        head = (f"@{esc(tester)}: you are testing release *{esc(cycle['release'])}* "
-                f"({esc(cycle['plan']['name'])}). Please record each case as Passed or Failed by {deadline}:")
+        head = (f"You are testing release *{esc(cycle['release'])}* ({esc(cycle['plan']['name'])}). "
+                f"Please record each case as Passed or Failed by {deadline}:")
     else:
-        head = (f"@{esc(tester)}: reminder, {reminder_hours} h to the UAT deadline of release "
-                f"*{esc(cycle['release'])}* ({deadline}). Still open:")
+        head = (f"Reminder: {reminder_hours} h to the UAT deadline of release *{esc(cycle['release'])}* "
+                f"({deadline}). Still open:")
     lines = [f"- {uat.slack_link(t['url'], t['key'])} {esc(titles.get(t['case_id'], t['case_id']))}" for t in tickets]
     return "\n".join([head, *lines])
 
@@ -191,7 +191,8 @@ class CreateUatTicketsOperator(BaseOperator):
 
 
 class NotifyTestersOperator(BaseOperator):
-    """One Slack message per tester listing their cases with links; ledger key ``uat:<release>:notify:<tester>``."""
+    """One Slack direct message per tester listing their cases with links; ledger key
+    ``uat:<release>:notify:<tester>``."""
 
     template_fields: Sequence[str] = ("cycle", "tickets")
 
@@ -201,12 +202,14 @@ class NotifyTestersOperator(BaseOperator):
         self.tickets = tickets
 
     def execute(self, context: Any) -> dict[str, int]:
-        cycle, tickets = self.cycle, self.tickets["tickets"]
+        from hooks.channels import SlackSender
+
+        cycle, tickets, slack = self.cycle, self.tickets["tickets"], SlackSender()
         sent = 0
         for tester in dict.fromkeys(t["tester"] for t in tickets):
-            text = tester_message(cycle, tester, tester_cases(tickets, tester))
-            sent += _post_once(uat.notify_key(cycle["release"], tester), cycle, cycle["slack_channel"], text,
-                               event="uat-notify")
+            text = tester_message(cycle, tester_cases(tickets, tester))
+            sent += _post_once(uat.notify_key(cycle["release"], tester), cycle, text, "uat-notify", slack,
+                               tester=tester)
         return {"testers": len({t["tester"] for t in tickets}), "sent": sent}
 
 
@@ -333,7 +336,9 @@ class CloseUatCycleOperator(BaseOperator):
             jira.comment_once(release_key, marker, text)
             jira.move_to(release_key, "Rejected")
         announcement = self.announcement(approved, user, reason, report)
-        posted = _post_once(uat.result_key(release), cycle, cycle["slack_channel"], announcement, event="uat-result")
+        from hooks.channels import SlackSender
+
+        posted = _post_once(uat.result_key(release), cycle, announcement, "uat-result", SlackSender())
         self._record(approved, user)
         return {"release": release, "approved": approved, "decided_by": user, "announced": posted}
 

@@ -8,12 +8,13 @@ next attempt; the sender then raises so the task is retried (after sending all i
 Messages the outbox cannot carry (a report's chart is a file upload) are sent by their own
 task but kept in the same ledger under their key: ``claim_direct`` looks the key up and writes
 the row as ``sending`` (a status ``send_pending`` never picks up) before the upload, and
-``record_sent`` marks it ``sent`` after it, so a retried or re-run task skips what was sent.
+``record_sent`` marks it ``sent`` after it, so a retried or re-run task skips what was sent;
+``send_once`` does the three around one send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -119,3 +120,21 @@ def record_failure(engine: Engine, key: str, error: BaseException) -> None:
     with engine.begin() as connection:
         connection.execute(update(notifications).where(notifications.c.key == key).values(
             attempts=notifications.c.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000]))
+
+
+def send_once(engine: Engine, *, key: str, event: str, channel: str, conn_id: str, target: str, subject: str,
+              body: str, send: Callable[[], Sent], now: datetime) -> bool:
+    """Send a message its task sends itself under ledger ``key`` unless it was sent; True if sent now.
+
+    A failed ``send`` is recorded on the row and raised, so the retry claims and sends it again.
+    """
+    if not claim_direct(engine, key=key, event=event, channel=channel, conn_id=conn_id, target=target,
+                        subject=subject, body=body, now=now):
+        return False
+    try:
+        sent = send()
+    except Exception as error:
+        record_failure(engine, key, error)
+        raise
+    record_sent(engine, key, sent, now)
+    return True

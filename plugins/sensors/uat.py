@@ -1,7 +1,7 @@
 """Wait for a UAT cycle's sub-tasks without holding a worker slot, reminding testers on the way.
 
 ``UatResultsSensor`` runs in ``reschedule`` mode: each poke reads the sub-tasks from Jira, sends the
-reminders that are due (ledger keys ``uat:<release>:remind:<tester>:<hours>h``, so a poke repeated or
+reminders that are due as direct messages (ledger keys ``uat:<release>:remind:<tester>:<hours>h``, so a poke repeated or
 retried reminds nobody twice) and is done when every sub-task is in a done status, or when the
 deadline has passed: what is open then is reported as "not done", it does not fail the run.
 Between pokes it sleeps ``poke_interval``, or less when the deadline or the next reminder comes
@@ -36,6 +36,7 @@ class UatResultsSensor(BaseSensorOperator):
         self.jira_conn_id = jira_conn_id
 
     def poke(self, context: Any) -> bool:
+        from hooks.channels import SlackSender
         from operators.uat_cycle import _jira, _post_once, read_results, tester_cases, tester_message
 
         cycle, tickets = self.cycle, self.tickets["tickets"]
@@ -49,13 +50,14 @@ class UatResultsSensor(BaseSensorOperator):
             log.info("UAT %s: deadline %s passed with %d open case(s): reporting them as not done",
                      cycle["release"], report.deadline.isoformat(), len(open_keys))
             return True
+        slack = SlackSender()
         for hours in uat.due_reminders(now, report.deadline, cycle["reminder_hours"]):
             for tester in report.testers:
                 still_open = [t for t in tester_cases(tickets, tester) if t["key"] in open_keys]
                 if still_open:
-                    text = tester_message(cycle, tester, still_open, reminder_hours=hours)
-                    _post_once(uat.remind_key(cycle["release"], tester, hours), cycle, cycle["slack_channel"], text,
-                               event="uat-remind")
+                    text = tester_message(cycle, still_open, reminder_hours=hours)
+                    _post_once(uat.remind_key(cycle["release"], tester, hours), cycle, text, "uat-remind", slack,
+                               tester=tester)
         wake = uat.next_wake(now, report.deadline, cycle["reminder_hours"])
         if wake < now + timedelta(seconds=self.poke_interval):
             raise AirflowRescheduleException(wake)

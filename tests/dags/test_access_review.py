@@ -3,7 +3,8 @@
 Reviewers answer through Airflow's HITL REST route (tests/hitl.py), as themselves: a reviewer answering
 another's packet is refused (403). Rejected access is revoked in Okta and the directory, leavers are
 disabled only after the approval, the evidence page is published once with its files, the summary posted
-once; a second run of the same campaign asks nothing and revokes nothing again.
+once; reviewers still deciding are reminded by direct message, once each; a second run of the same
+campaign asks nothing and revokes nothing again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def review_dag(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("access")
     policy = yaml.safe_load((ROOT / "include/config/access/policy.yaml").read_text())
     policy["review"]["reminder_check_minutes"] = 0.02  # the reminder task looks every 1.2 s, not 15 min
+    # One reminder, due 3.6 s into the review (the timeout stays 336 h, so nothing times out).
+    policy["review"]["reminder_hours_before"] = [policy["review"]["response_timeout_hours"] - 0.001]
     policy["evidence"]["directory"] = str(folder / "evidence")
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(policy))
@@ -49,15 +52,25 @@ def review_dag(tmp_path_factory: pytest.TempPathFactory):
     return bag.dags["access_review"], folder / "evidence" / CAMPAIGN
 
 
-def decide(support_engine, asked: list, campaign: str = CAMPAIGN):
+def reminders(base: str) -> list[dict]:
+    return [m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
+            if m["text"].startswith("Reminder, access review")]
+
+
+def decide(support_engine, asked: list, campaign: str = CAMPAIGN, *, base: str | None = None,
+           after_reminder: str | None = None):
+    """Answer as each reviewer would; ``after_reminder`` answers only once reminded (``base``: the sandbox)."""
     from prep_support.access.review import load_items
 
     def answer(request):
-        asked.append((request.task_id, request.assignees))
         if request.task_id == "approve_leavers":
+            asked.append((request.task_id, request.assignees))
             assert "ken" not in request.assignees
             return Answer(user=request.assignees[0], chosen_options=["Approve"])
         reviewer = request.assignees[0]
+        if reviewer == after_reminder and not any(m["im_user_name"] == reviewer for m in reminders(base)):
+            return None  # asked again on the next poll
+        asked.append((request.task_id, request.assignees))
         items = {i["item_id"]: i for i in load_items(support_engine, campaign, reviewer=reviewer)}
         params = {key: ("revoke" if key in items and (reviewer, items[key]["username"], items[key]["system"],
                                                        items[key]["group_name"]) in REVOKE else "keep")
@@ -87,8 +100,16 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
     call(base, "DELETE", "/slack/_sandbox/messages")
     asked: list = []
     try:
-        with HitlResponder(decide(support_engine, asked)) as responder:
+        with HitlResponder(decide(support_engine, asked, base=base, after_reminder="dave")) as responder:
             assert dag.test(logical_date=LOGICAL_DATE).state == "success"
+
+        # Reminders are direct messages, one per reviewer still deciding: dave waited for his.
+        reminded = reminders(base)
+        assert reminded and all(m["is_im"] for m in reminded)
+        assert len(reminded) == len({m["im_user_name"] for m in reminded}) and {"dave"} <= {
+            m["im_user_name"] for m in reminded}
+        [dave] = [m["text"] for m in reminded if m["im_user_name"] == "dave"]
+        assert f"Reminder, access review {CAMPAIGN}: you have " in dave and "item(s) to decide" in dave
 
         # A reviewer cannot answer another reviewer's task.
         assert [(r.answer.user, r.request.assignees, r.status) for r in responder.refusals] == [
@@ -123,6 +144,7 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
         summaries = [m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
                      if f"Access review {CAMPAIGN} complete" in m["text"]]
         assert len(summaries) == 1
+        assert (summaries[0]["is_im"], summaries[0]["channel_name"]) == (False, "prep-support")
 
         # The run cleared and run again (dag.test clears the logical date): nothing asked, nothing revoked twice.
         asked.clear()
@@ -143,6 +165,7 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
                     if p["title"] == f"Access review {CAMPAIGN}"]) == 1
         assert len([m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
                     if f"Access review {CAMPAIGN} complete" in m["text"]]) == 1
+        assert reminders(base) == reminded  # nobody is reminded again
     finally:
         call(base, "POST", "/okta/_sandbox/reset")
         slapd.reset()

@@ -68,6 +68,15 @@ def messages(base: str) -> list[dict[str, Any]]:
     return call(base, "GET", "/slack/_sandbox/messages")["messages"]
 
 
+def direct_messages(base: str, start: str) -> dict[str, list[str]]:
+    """Texts starting with ``start`` sent as direct messages, by the person they went to."""
+    found: dict[str, list[str]] = {}
+    for message in messages(base):
+        if message["is_im"] and message["text"].startswith(start):
+            found.setdefault(message["im_user_name"], []).append(message["text"])
+    return found
+
+
 def pages(base: str) -> list[dict[str, Any]]:
     return call(base, "GET", "/confluence/_sandbox/pages")["pages"]
 
@@ -75,8 +84,9 @@ def pages(base: str) -> list[dict[str, Any]]:
 class PlayingTesters:
     """Plays the testers while the DAG waits: once all sub-tasks exist, records ``act`` for each."""
 
-    def __init__(self, base: str, release: str, act: Callable[[Any, tuple[str, str], str], None]) -> None:
-        self.base, self.release, self.act = base, release, act
+    def __init__(self, base: str, release: str, act: Callable[[Any, tuple[str, str], str], None],
+                 tickets: set[tuple[str, str]] = TICKETS) -> None:
+        self.base, self.release, self.act, self.tickets = base, release, act, tickets
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -86,7 +96,7 @@ class PlayingTesters:
             client = jira()
             while not self.done.is_set():
                 found = subtasks(self.base, self.release)
-                if set(found) == TICKETS:
+                if set(found) == self.tickets:
                     for ident, issue in sorted(found.items()):
                         if issue["status"] == "To Do":
                             self.act(client, ident, issue["key"])
@@ -128,13 +138,15 @@ def cycle_row(engine, release: str) -> Any:
         return connection.execute(select(UatCycleRow).where(UatCycleRow.release == release)).one()
 
 
-def run(dag, release: str, deadline: datetime, testers: PlayingTesters | None, decide: Callable, when: datetime):
+def run(dag, release: str, deadline: datetime, testers: PlayingTesters | None, decide: Callable, when: datetime,
+        form: dict[str, Any] | None = None):
+    run_conf = conf(release, deadline, **(form or {}))
     with HitlResponder(decide) as responder:
         if testers is None:
-            dagrun = dag.test(logical_date=when, run_conf=conf(release, deadline))
+            dagrun = dag.test(logical_date=when, run_conf=run_conf)
         else:
             with testers:
-                dagrun = dag.test(logical_date=when, run_conf=conf(release, deadline))
+                dagrun = dag.test(logical_date=when, run_conf=run_conf)
     return dagrun, responder
 
 
@@ -168,13 +180,20 @@ def test_full_cycle_to_approval_and_a_rerun_duplicates_nothing(uat_dag, support_
         assert release_ticket["key"] in [link["outward"] for link in issue["links"]]
         assert "h3. Expected result" in issue["fields"]["description"]
 
+    # Each tester is told their own cases, and only theirs, in a direct message; nothing on the channel.
     posted = messages(base)
-    notes = [m for m in posted if "you are testing release" in m["text"]]
-    assert sorted(m["text"].split(":")[0] for m in notes) == ["@alice", "@bob", "@carol"]
-    alice = next(m for m in notes if m["text"].startswith("@alice"))
-    assert alice["text"].count("/browse/UAT-") == 2 and "Pay for an order by card" in alice["text"]
+    notes = direct_messages(base, "You are testing release")
+    assert sorted(notes) == ["alice", "bob", "carol"] and all(len(texts) == 1 for texts in notes.values())
+    for tester, [text] in notes.items():
+        assert text.count("/browse/UAT-") == len([t for t in TICKETS if t[1] == tester])
+        assert ("Refund a paid order" in text) == (tester == "carol")
+        assert ("Pay for an order by card" in text) == (tester != "carol")
+        for ident, issue in subtasks(base, release).items():
+            assert (f"|{issue['key']}>" in text) == (ident[1] == tester)
+    assert not [m for m in posted if "testing release" in m["text"] and not m["is_im"]]
     [result] = [m for m in posted if "signed off by" in m["text"]]
     assert f"Release *{release}* signed off by {OWNER}" in result["text"]
+    assert (result["is_im"], result["channel_name"]) == (False, "uat-testing")  # the result stays on the channel
 
     [page] = pages(base)
     assert page["title"] == f"UAT report: {release}" and page["version"] == 1
@@ -245,13 +264,31 @@ def test_a_passed_deadline_reports_open_cases_as_not_done_and_reminds_once(uat_d
     for ident, issue in subtasks(base, release).items():
         expected = "passed" if ident[1] == "alice" else "not done"
         assert f"{expected} ({issue['key']})" in request.body
-    reminders = [m["text"] for m in messages(base) if "reminder" in m["text"]]
-    # bob and carol had open cases when the 2 h reminder came; alice may have been reminded before
-    # her results came in, but nobody twice though the sensor poked many times.
-    assert {"@bob", "@carol"} <= {text.split(":")[0] for text in reminders}
-    assert len(reminders) == len({text.split(":")[0] for text in reminders})
+    reminders = direct_messages(base, "Reminder: 2 h to the UAT deadline")
+    # bob and carol had open cases when the 2 h reminder came, and are reminded in a direct message;
+    # alice may have been reminded before her results came in, but nobody twice though the sensor
+    # poked many times.
+    assert {"bob", "carol"} <= set(reminders)
+    assert all(len(texts) == 1 for texts in reminders.values()), reminders
+    assert "Refund a paid order" in reminders["carol"][0] and "Refund a paid order" not in reminders["bob"][0]
+    assert not [m for m in messages(base) if "Reminder" in m["text"] and not m["is_im"]]
     [page] = pages(base)
     assert page["body"].count(" not done</td>") == 3
+
+
+def test_a_tester_slack_does_not_know_is_told_on_the_channel_with_a_mention(uat_dag, support_engine,
+                                                                          sandbox) -> None:
+    base, release = sandbox.base_url, "2026.03-stranger"
+    deadline = datetime.now(UTC) + timedelta(days=3)
+    tickets = {(case, tester) for case, _ in TICKETS for tester in ("carol", "zed")}  # zed is not in Slack
+    dagrun, _ = run(uat_dag, release, deadline, PlayingTesters(base, release, pass_all, tickets),
+                    owner_answers("approve"), datetime(2026, 3, 5, tzinfo=UTC), {"testers": ["carol", "zed"]})
+
+    assert dagrun.state == "success"
+    assert list(direct_messages(base, "You are testing release")) == ["carol"]
+    [mention] = [m for m in messages(base) if m["text"].startswith("@zed: You are testing release")]
+    assert (mention["is_im"], mention["channel_name"]) == (False, "uat-testing")
+    assert mention["text"].count("/browse/UAT-") == 3
 
 
 def test_a_bad_form_is_refused_before_the_run(uat_dag) -> None:

@@ -288,3 +288,88 @@ def test_sharing_to_an_unknown_channel_is_refused(sandbox) -> None:
         client.files_completeUploadExternal(files=[{"id": ticket["file_id"]}], channel_id="C0NOSUCHCHAN")
     assert raised.value.response["error"] == "channel_not_found"
     assert posted(sandbox) == [] and shared_files(sandbox) == []
+
+
+# --- people and direct messages ------------------------------------------------------------------
+
+
+def user_id(client, name: str) -> str:
+    return next(user["id"] for page in client.users_list(limit=50) for user in page["members"] if user["name"] == name)
+
+
+def test_users_are_listed_across_pages_as_the_directory_has_them(sandbox, spec) -> None:
+    from sandbox import directory_seed
+
+    client = slack_hook().client
+    pages = [page.data for page in client.users_list(limit=10)]
+    members = [user for page in pages for user in page["members"]]
+    assert [bool(page["response_metadata"]["next_cursor"]) for page in pages] == [True] * (len(pages) - 1) + [False]
+    assert len(members) == len({user["id"] for user in members}) == len(client.users_list()["members"])
+    for page in pages:
+        assert_fits_spec(spec, "users.list", page)
+    by_name = {user["name"]: user for user in members}
+    assert {"alice", "bob", "carol", "dave", "analyst", "admin"} <= set(by_name)
+    for person in directory_seed.PEOPLE:  # Slack and the directory agree on who is who
+        if person.employee_id not in directory_seed.NOT_JOINED:
+            user = by_name[person.username]
+            assert (user["profile"]["email"], user["real_name"]) == (person.email, person.name)
+            assert user["deleted"] == (person.status == "terminated")
+    assert "nina" not in by_name  # a joiner who has no accounts yet
+    assert by_name["prep-support-bot"]["is_bot"] is True
+
+
+def test_a_user_is_found_by_email(sandbox, spec) -> None:
+    client = slack_hook().client
+    found = client.users_lookupByEmail(email="Bob@example.com")
+    assert (found["user"]["name"], found["user"]["profile"]["email"]) == ("bob", "bob@example.com")
+    assert_fits_spec(spec, "users.lookupByEmail", found.data)
+
+
+def test_a_direct_message_goes_to_the_im_opened_with_the_user(sandbox, spec) -> None:
+    client = slack_hook().client
+    alice = user_id(client, "alice")
+    opened = client.conversations_open(users=alice)
+    assert_fits_spec(spec, "conversations.open", opened.data)
+    im = opened["channel"]["id"]
+    assert im.startswith("D") and im != alice
+    again = client.conversations_open(users=alice, return_im=True)
+    assert (again["channel"]["id"], again["already_open"], again["no_op"]) == (im, True, True)
+    # The whole IM object, as the spec's "Conversation IM Channel Object" describes it.
+    [im_schema] = [alt for alt in spec["definitions"]["objs_conversation"]["items"] if alt.get("title", "").startswith(
+        "Conversation IM Channel Object")]
+    import jsonschema
+
+    jsonschema.Draft4Validator(im_schema | {"definitions": spec["definitions"]}).validate(again["channel"])
+    assert (again["channel"]["is_im"], again["channel"]["user"]) == (True, alice)
+
+    sent = client.chat_postMessage(channel=im, text="your cases")
+    assert sent["channel"] == im
+    [message] = posted(sandbox)
+    assert (message["is_im"], message["im_user"], message["im_user_name"], message["channel_name"]) == (
+        True, alice, "alice", None)
+    ims = client.conversations_list(types="im")["channels"]
+    assert im in {channel["id"] for channel in ims} and all(channel["is_im"] for channel in ims)
+    assert im not in {c["id"] for c in client.conversations_list(types="public_channel,private_channel")["channels"]}
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        pytest.param(lambda c: c.users_lookupByEmail(email="nobody@example.com"), "users_not_found",
+                     id="unknown-email"),
+        pytest.param(lambda c: c.users_list(cursor="not-a-cursor"), "invalid_cursor", id="bad-cursor"),
+        pytest.param(lambda c: c.conversations_open(users="U0NOBODY01"), "user_not_found", id="unknown-user"),
+        pytest.param(lambda c: c.conversations_open(users=user_id(c, "lena")), "user_disabled", id="deactivated"),
+        pytest.param(lambda c: c.api_call("conversations.open", data={"return_im": "true"}),
+                     "users_list_not_supplied", id="no-users"),
+        pytest.param(lambda c: c.conversations_open(channel="C0PREPSUPT"), "method_not_supported_for_channel_type",
+                     id="a-channel"),
+        pytest.param(lambda c: c.chat_postMessage(channel="D0NOSUCHIM1", text="x"), "channel_not_found",
+                     id="im-never-opened"),
+    ],
+)
+def test_people_errors_are_ok_false(sandbox, call, error: str) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        call(slack_hook().client)
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (200, error)
+    assert posted(sandbox) == []
