@@ -59,7 +59,7 @@ class SlackSender:
         ``fallback_channel`` as ``@username: text`` so the notice is not lost."""
         channel = self.direct_channel(conn_id, username, email)
         if channel is None:
-            from prep_support.uat import slack_text
+            from prep_support.messages import slack_text
 
             log.warning("Slack (%s) has no active member %r%s: posting their message on %s with a mention",
                         conn_id, username, f" or {email}" if email else "", fallback_channel)

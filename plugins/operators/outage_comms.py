@@ -525,8 +525,7 @@ def when(value: datetime | None) -> str:
 
 def outage_texts(row: Any, event: str, request: OutageRequest, catalog: Catalog) -> dict[str, str]:
     """Slack (mrkdwn-escaped), plain (Teams, Statuspage, ticket) and e-mail (HTML) texts of one event."""
-    from prep_support.messages import render
-    from prep_support.outages import human_duration, mrkdwn
+    from prep_support.messages import human_duration, render, slack_text
 
     names = {s.id: s.name for s in catalog.services}
     outage = dict(row._mapping)
@@ -536,8 +535,8 @@ def outage_texts(row: Any, event: str, request: OutageRequest, catalog: Catalog)
                "affected_names": [names.get(s, s) for s in (row.affected or [row.service_id])],
                "duration": human_duration(ended - row.starts_at), "ended_at": ended, "update": request.update,
                "progress": request.progress, "when": when}
-    slack = render("outage/message.txt.j2", esc=mrkdwn, b=lambda s: f"*{s}*", icons=True,
-                   link=lambda url: f"<{mrkdwn(url)}>", **context)
+    slack = render("outage/message.txt.j2", esc=slack_text, b=lambda s: f"*{s}*", icons=True,
+                   link=lambda url: f"<{slack_text(url)}>", **context)
     plain = render("outage/message.txt.j2", esc=str, b=str, icons=False, link=str, **context)
     headline = plain.splitlines()[0].strip()
     return {"slack": slack, "plain": plain, "subject": f"[{row.kind} outage] {headline}"[:250],

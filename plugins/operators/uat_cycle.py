@@ -27,6 +27,7 @@ from airflow.sdk import BaseOperator
 from sqlalchemy import select, update
 
 from prep_support import hitl, uat
+from prep_support.messages import slack_text
 
 if TYPE_CHECKING:
     from hooks.channels import SlackSender
@@ -80,7 +81,7 @@ def tester_cases(tickets: Sequence[dict[str, Any]], tester: str) -> list[dict[st
 def tester_message(cycle: dict[str, Any], tickets: Sequence[dict[str, Any]], *,
                    reminder_hours: int | None = None) -> str:
     """The direct message to one tester: their cases with links (values escaped for Slack)."""
-    esc = uat.slack_text
+    esc = slack_text
     titles = {case["id"]: case["title"] for case in cycle["plan"]["cases"]}
     deadline = f"{_deadline(cycle):%Y-%m-%d %H:%M} UTC"
     if reminder_hours is None:
@@ -343,7 +344,7 @@ class CloseUatCycleOperator(BaseOperator):
         return {"release": release, "approved": approved, "decided_by": user, "announced": posted}
 
     def announcement(self, approved: bool, user: str, reason: str, report: dict[str, Any]) -> str:
-        esc = uat.slack_text
+        esc = slack_text
         release, counts = self.cycle["release"], report["counts"]
         figures = (f"passed {counts['passed']}, failed {counts['failed']}, "
                    f"not done {counts['not done'] + counts['open']}")

@@ -1,4 +1,9 @@
-"""Rendering messages, tickets and reports from the Jinja templates in include/templates/."""
+"""Rendering messages, tickets and reports from the Jinja templates in include/templates/.
+
+HTML templates are autoescaped. A text for Slack is rendered with :func:`render_slack`, which escapes
+every value it interpolates as Slack asks: evidence quotes what monitored systems answered, and a
+``<!channel>`` or ``<https://x|login>`` in it must show as typed, not ping or link.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,32 @@ def environment() -> Environment:
     )
 
 
+@cache
+def slack_environment() -> Environment:
+    """Like :func:`environment`, every interpolated value escaped for Slack mrkdwn."""
+    return environment().overlay(finalize=lambda value: value if value is None else slack_text(value))
+
+
 def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context).strip()
 
 
+def render_slack(template: str, **context: Any) -> str:
+    return slack_environment().get_template(template).render(**context).strip()
+
+
+_SLACK_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def slack_text(value: Any) -> str:
+    """Text Slack shows as typed: ``&``, ``<`` and ``>`` escaped as Slack asks, so no mention, channel
+    ping or link can be injected (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return "".join(_SLACK_SPECIAL.get(char, char) for char in str(value))
+
+
 def human_duration(delta: timedelta) -> str:
-    """'2 h 05 min', '12 min', '40 s'."""
-    seconds = int(delta.total_seconds())
+    """'2 h 05 min', '12 min', '40 s', '1 d 03 h' (never negative)."""
+    seconds = max(0, int(delta.total_seconds()))
     if seconds < 60:
         return f"{seconds} s"
     minutes, _ = divmod(seconds, 60)

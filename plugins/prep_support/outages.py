@@ -169,25 +169,6 @@ def default_impact(service: Service, catalog: Catalog) -> str:
     return text
 
 
-def human_duration(delta: timedelta) -> str:
-    """'2 h 05 min', '12 min', '40 s', '1 d 03 h'."""
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(seconds // 60, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours:02d} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def mrkdwn(text: Any) -> str:
-    """Text for Slack mrkdwn: ``&``, ``<`` and ``>`` escaped as Slack asks, so ``<!channel>`` or
-    ``<https://x|click>`` typed into a form shows as typed and neither pings nor links
-    (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _text(params: Mapping[str, Any], name: str, problems: list[str]) -> str:
     value = params.get(name) or ""
     if not isinstance(value, str):

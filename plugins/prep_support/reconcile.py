@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select, update
 from prep_support.catalog import Catalog, Service
 from prep_support.health import FLAPPING
 from prep_support.incidents import Action, Open, OpenIncident, Resolve, Update, plan
-from prep_support.messages import human_duration, render
+from prep_support.messages import human_duration, render, render_slack
 from prep_support.results import dialect_insert
 from prep_support.routing import ResolvedRoute, Routing
 from prep_support.schema import IncidentRow, NotificationRow
@@ -211,13 +211,14 @@ def _enqueue(connection: Connection, incident_id: int, step: str, event: str, se
     """One outbox row per channel of the service's route, under a key that makes it once only."""
     route = routing.route(service)
     context = {**context, "event": event}
-    text = render("notifications/incident.txt.j2", **context)
     rows = []
     channels = route.channels
-    if channels.slack:
-        rows.append(("slack", channels.slack.conn_id, route.slack_channel, "", text))
+    if channels.slack:  # evidence quotes what monitored systems answered: escaped for Slack
+        rows.append(("slack", channels.slack.conn_id, route.slack_channel, "",
+                     render_slack("notifications/incident.txt.j2", **context)))
     if channels.teams:
-        rows.append(("teams", channels.teams.conn_id, f"{service.name} ({service.id})", "", text))
+        rows.append(("teams", channels.teams.conn_id, f"{service.name} ({service.id})", "",
+                     render("notifications/incident.txt.j2", **context)))
     if route.channels.email:
         headline = {"opened": f"{context['incident']['state']}", "updated": f"now {context['incident']['state']}",
                     "resolved": "recovered", "flapping": "flapping"}[event]

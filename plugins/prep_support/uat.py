@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from prep_support import paths
 from prep_support.catalog import unique_ids
 from prep_support.config_errors import location_labels
+from prep_support.messages import slack_text
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
@@ -346,14 +347,6 @@ def signoff_body(report: UatReport, page_url: str | None) -> str:
     if page_url:
         lines += ["", f"Full report: {page_url}"]
     return "\n".join(lines)
-
-
-_SLACK_SPECIAL = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-
-
-def slack_text(value: Any) -> str:
-    """Text Slack shows as typed: its three control characters escaped (no links or mentions injected)."""
-    return "".join(_SLACK_SPECIAL.get(char, char) for char in str(value))
 
 
 def slack_link(url: str, label: str) -> str:

@@ -232,3 +232,21 @@ def test_dependants_of_a_down_service_link_to_its_incident(sandbox, cycle) -> No
     assert len(tickets(base)) == 1 and len(slack_messages(base)) == 1, "no alert storm"
     assert "also failing because of it: customer-portal/health, orders-api/health" in rows["auth-gateway"].evidence
 
+
+
+def test_what_a_monitored_service_answers_cannot_ping_or_link_on_slack(sandbox, cycle) -> None:
+    """The evidence quotes the service's own answer; on Slack it shows as typed."""
+    base = sandbox.base_url
+    checked = cycle.catalog_path.with_name("services-json.yaml")
+    checked.write_text(cycle.catalog_path.read_text().replace(
+        "        timeout_s: 2", '        timeout_s: 2\n        json_path_equals: {"$.status": "ok"}'))
+    json_cycle = Cycle(cycle.engine, checked, cycle.routing_path)
+    hostile = "<!channel> <https://evil.example/login|log in again> & more"
+    call(base, "PUT", "/estate/apps/orders-api", {"status_code": 200, "body": {"status": hostile}})
+    for _ in range(3):
+        json_cycle.sweep()
+    (row,) = incidents(cycle.engine)
+    assert hostile in row.evidence  # stored and ticketed as answered
+    (message,) = slack_messages(base)
+    assert "&lt;!channel&gt; &lt;https://evil.example/login|log in again&gt; &amp; more" in message["text"]
+    assert "<!channel>" not in message["text"] and "<https://evil" not in message["text"]

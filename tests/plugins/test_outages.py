@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from prep_support.catalog import load_catalog
+from prep_support.messages import slack_text
 from prep_support.outages import (
     OutageRequestError,
     affected_services,
@@ -18,7 +19,6 @@ from prep_support.outages import (
     derive_outage_id,
     incident_outage_id,
     message_key,
-    mrkdwn,
     request_from_form,
     requests_from_incidents,
     update_event,
@@ -89,7 +89,7 @@ def test_affected_services_follow_dependencies_transitively(catalog) -> None:
 def test_keys_and_slack_escaping() -> None:
     assert message_key("x-1", "announced", "slack") == "outage:x-1:announced:slack"
     assert update_event(" Fixed ") == update_event("Fixed") != update_event("Fixed!")
-    assert mrkdwn("<!channel> & <https://e.example|x>") == "&lt;!channel&gt; &amp; &lt;https://e.example|x&gt;"
+    assert slack_text("<!channel> & <https://e.example|x>") == "&lt;!channel&gt; &amp; &lt;https://e.example|x&gt;"
 
 
 def outage_row(**values):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from prep_support import uat
-from prep_support.messages import render
+from prep_support.messages import render, slack_text
 from tests.sandbox_client import call
 
 DEADLINE = datetime(2026, 5, 1, 17, tzinfo=UTC)
@@ -139,7 +139,7 @@ def test_signoff_body_and_blockers() -> None:
     assert report.blockers() == ["UAT-2 Pay | *now* (alice): failed", "UAT-3 Pay | *now* (bob): not done",
                                  "UAT-9 Card *declined* <b>: open defect (To Do)"]
     assert not report.all_passed
-    assert uat.slack_text("<!channel> & co") == "&lt;!channel&gt; &amp; co"
+    assert slack_text("<!channel> & co") == "&lt;!channel&gt; &amp; co"
 
 
 # --- the Jira sandbox: UAT workflow, sub-tasks and issue links --------------------------------------

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, select
 
 from prep_support.catalog import Catalog
 from prep_support.incidents import CheckView, plan
-from prep_support.messages import render
+from prep_support.messages import render_slack
 from prep_support.quality.config import Suite
 from prep_support.quality.store import recent_results, results
 from prep_support.reconcile import Ticket, TrackerFor, apply, incidents, open_incidents, queue_message
@@ -156,8 +156,9 @@ def _queue_warnings(engine: Engine, found: list[Finding], catalog: Catalog, rout
             route = routing.route(service)
             for row in finding.failing:
                 one = Finding(finding.suite, finding.check_id, [row], row)
-                body = render("notifications/quality_warning.txt.j2", service=service, suite=finding.suite,
-                              check=check, row=row, evidence=evidence(one))
+                # The evidence quotes the failing rows: escaped for Slack, like every value.
+                body = render_slack("notifications/quality_warning.txt.j2", service=service,
+                                    suite=finding.suite, check=check, row=row, evidence=evidence(one))
                 day = row.interval_start.strftime("%Y-%m-%d")
                 if route.channels.slack:
                     queue_message(connection, key=f"dq:{finding.suite.id}:{finding.check_id}:{day}:warn:slack",
