@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -306,20 +306,17 @@ class OutageComms:
             key = message_key(row.id, event, channel)
             subject = texts["subject"] if channel == "email" else ""
             body = {"slack": texts["slack"], "email": texts["email"]}.get(channel, texts["plain"])
-            if not outbox.claim_direct(self.engine, key=key, event=_ledger_event(event), channel=channel,
-                                       conn_id=conn_id, target=address, subject=subject, body=body, now=now):
-                outcome[channel] = "already_sent"
-                continue
             try:
-                sent = self.deliver(channel, row, event, request, key, conn_id, address, texts)
+                sent = outbox.send_once(
+                    self.engine, key=key, event=_ledger_event(event), channel=channel, conn_id=conn_id,
+                    target=address, subject=subject, body=body, now=now,
+                    send=partial(self.deliver, channel, row, event, request, key, conn_id, address, texts))
             except Exception as error:  # noqa: BLE001 - recorded, the other channels still go; raised below
-                outbox.record_failure(self.engine, key, error)
                 failures.append(f"{channel}: {type(error).__name__}: {error}")
                 self.log.warning("%s not sent: %s", key, error)
                 continue
-            outbox.record_sent(self.engine, key, sent, now)
-            outcome[channel] = "sent"
-            self.log.info("%s sent (%s)", key, sent.message_id)
+            outcome[channel] = "sent" if sent else "already_sent"
+            self.log.info("%s %s", key, outcome[channel])
         self.ticket_note(row, event, texts["plain"], request)
         if failures:
             raise OutagesNotFullyAnnounced(f"{len(failures)} channel(s) failed for {event}: " + "; ".join(failures))

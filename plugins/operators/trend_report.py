@@ -70,19 +70,16 @@ class TrendReportOperator(SupportStateOperator):
         key = report_key(report.service_id, report.week_start)
         text = summary_text(report)
         conn_id = route.channels.slack.conn_id
-        if not outbox.claim_direct(engine, key=key, event="report", channel="slack", conn_id=conn_id,
-                                   target=route.slack_channel, subject=chart_title(report), body=text, now=now):
+        posted = outbox.send_once(
+            engine, key=key, event="report", channel="slack", conn_id=conn_id, target=route.slack_channel,
+            subject=chart_title(report), body=text, now=now,
+            send=lambda: slack.share_file(conn_id, route.slack_channel, content=chart, comment=text,
+                                          filename=f"{report.service_id}-trend-{report.week_start:%Y-%m-%d}.png",
+                                          title=chart_title(report)))
+        if not posted:
             self.log.info("%s: already posted (%s)", report.service_id, key)
             return "already_posted"
-        try:
-            sent = slack.share_file(conn_id, route.slack_channel, content=chart, comment=text,
-                                    filename=f"{report.service_id}-trend-{report.week_start:%Y-%m-%d}.png",
-                                    title=chart_title(report))
-        except Exception as error:
-            outbox.record_failure(engine, key, error)
-            raise
-        outbox.record_sent(engine, key, sent, now)
-        self.log.info("%s: posted to %s (file %s)", report.service_id, route.slack_channel, sent.message_id)
+        self.log.info("%s: posted to %s", report.service_id, route.slack_channel)
         return "posted"
 
 
