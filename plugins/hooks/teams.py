@@ -26,9 +26,20 @@ CARD_VERSION = "1.4"
 STYLES = ("default", "emphasis", "good", "attention", "warning", "accent")
 
 
+def text_runs(*runs: str | dict[str, Any]) -> dict[str, Any]:
+    """A ``RichTextBlock`` of ``TextRun``s, which Teams never reads as Markdown
+    (https://learn.microsoft.com/en-us/adaptive-cards/schema-explorer/text-run): ``[x](url)`` or ``**x**``
+    coming from a monitored system or a form shows as typed. A run is its text, or a TextRun's fields."""
+    return {"type": "RichTextBlock",
+            "inlines": [{"type": "TextRun", "text": run} if isinstance(run, str) else {"type": "TextRun", **run}
+                        for run in runs]}
+
+
 def adaptive_card(title: str, facts: list[tuple[str, str]], text: str, url: str | None = None,
                   style: str = "attention") -> dict[str, Any]:
-    """An Adaptive Card: a coloured title band, a paragraph, a fact table and an optional link button.
+    """An Adaptive Card: a coloured title band, a paragraph, a line per fact and an optional link button.
+
+    Every text is in :func:`text_runs` (a ``TextBlock`` or a ``FactSet`` would render Markdown).
 
     :param style: the title band's container style, one of :data:`STYLES` (``attention`` is red,
         ``good`` green, ``warning`` amber).
@@ -36,16 +47,11 @@ def adaptive_card(title: str, facts: list[tuple[str, str]], text: str, url: str 
     if style not in STYLES:
         raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     body: list[dict[str, Any]] = [
-        {
-            "type": "Container",
-            "style": style,
-            "bleed": True,
-            "items": [{"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True}],
-        },
-        {"type": "TextBlock", "text": text, "wrap": True},
+        {"type": "Container", "style": style, "bleed": True,
+         "items": [text_runs({"text": title, "weight": "Bolder", "size": "Medium"})]},
+        text_runs(text),
     ]
-    if facts:
-        body.append({"type": "FactSet", "facts": [{"title": str(name), "value": str(value)} for name, value in facts]})
+    body += [text_runs({"text": f"{name}: ", "weight": "Bolder"}, str(value)) for name, value in facts]
     card: dict[str, Any] = {
         "$schema": CARD_SCHEMA,
         "type": "AdaptiveCard",

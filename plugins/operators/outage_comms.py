@@ -541,18 +541,16 @@ def outage_texts(row: Any, event: str, request: OutageRequest, catalog: Catalog)
 
 
 def outage_card(text: str, event: str) -> dict[str, Any]:
-    """An Adaptive Card whose text is in ``TextRun``s, which Teams never reads as Markdown
-    (https://learn.microsoft.com/en-us/adaptive-cards/schema-explorer/text-run), so form text shows as typed."""
-    from hooks.teams import CARD_SCHEMA, CARD_VERSION
+    """An Adaptive Card of the text's lines, each in ``TextRun``s (never Markdown), so form text shows as typed."""
+    from hooks.teams import CARD_SCHEMA, CARD_VERSION, text_runs
 
     style = {"announced": "attention", "resolved": "good", "completed": "good", "in_progress": "warning",
              "reminder": "accent"}.get(event, "warning")
     lines = [line for line in text.splitlines() if line.strip()]
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": style, "bleed": True,
-         "items": [{"type": "RichTextBlock", "inlines": [
-             {"type": "TextRun", "text": lines[0], "weight": "Bolder", "size": "Medium"}]}]},
+         "items": [text_runs({"text": lines[0], "weight": "Bolder", "size": "Medium"})]},
     ]
-    body += [{"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": line}]} for line in lines[1:]]
+    body += [text_runs(line) for line in lines[1:]]
     return {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION, "body": body,
             "msteams": {"width": "Full"}}

@@ -54,12 +54,14 @@ def test_adaptive_card_shape() -> None:
                 "type": "Container",
                 "style": "attention",
                 "bleed": True,
-                "items": [{"type": "TextBlock", "text": "payments-api is down", "weight": "Bolder", "size": "Medium",
-                           "wrap": True}],
+                "items": [{"type": "RichTextBlock", "inlines": [
+                    {"type": "TextRun", "text": "payments-api is down", "weight": "Bolder", "size": "Medium"}]}],
             },
-            {"type": "TextBlock", "text": "Health checks fail with HTTP 503.", "wrap": True},
-            {"type": "FactSet", "facts": [{"title": "Service", "value": "payments-api"},
-                                          {"title": "Since", "value": "10:00 UTC"}]},
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "Health checks fail with HTTP 503."}]},
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "Service: ", "weight": "Bolder"},
+                                                  {"type": "TextRun", "text": "payments-api"}]},
+            {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": "Since: ", "weight": "Bolder"},
+                                                  {"type": "TextRun", "text": "10:00 UTC"}]},
         ],
         "msteams": {"width": "Full"},
         "actions": [{"type": "Action.OpenUrl", "title": "Open", "url": "https://status.example.com/incidents/42"}],
@@ -69,7 +71,27 @@ def test_adaptive_card_shape() -> None:
 def test_adaptive_card_without_url_or_facts_has_no_button_or_fact_table() -> None:
     card = outage_card(url=None, facts=[])
     assert "actions" not in card
-    assert [element["type"] for element in card["body"]] == ["Container", "TextBlock"]
+    assert [element["type"] for element in card["body"]] == ["Container", "RichTextBlock"]
+
+
+def test_adaptive_card_never_lets_teams_read_markdown() -> None:
+    """Evidence quotes monitored systems: a Markdown link or emphasis in it must show as typed."""
+    hostile = "[log in again](https://evil.example) **now**"
+    card = outage_card(title=hostile, text=hostile, facts=[("Evidence", hostile)])
+
+    def elements(node):
+        if isinstance(node, dict):
+            yield node
+            for value in node.values():
+                yield from elements(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from elements(value)
+
+    types = {element.get("type") for element in elements(card["body"])}
+    assert types == {"Container", "RichTextBlock", "TextRun"}  # no TextBlock, no FactSet: no Markdown anywhere
+    runs = [element["text"] for element in elements(card["body"]) if element.get("type") == "TextRun"]
+    assert runs.count(hostile) == 3
 
 
 def test_adaptive_card_style_colours_the_title_band() -> None:
