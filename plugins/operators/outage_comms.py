@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
 from operators.support_state import SupportStateOperator
 
 if TYPE_CHECKING:
@@ -51,20 +49,12 @@ def entries_from_events(events: Any, part: str) -> list[dict[str, Any]]:
     return entries
 
 
-class PlanOutagesOperator(BaseOperator):
+class PlanOutagesOperator(SupportStateOperator):
     """Validate the run's request(s); returns them as JSON and pushes the planned outage's times.
 
     XComs ``reminder_at``, ``starts_at`` and ``ends_at`` (ISO times) are set when the run announces
     a planned outage: the waits of its lifecycle read them.
     """
-
-    template_fields = ("support_db_conn_id",)
-
-    def __init__(self, *, catalog_path: str | None = None, support_db_conn_id: str = "support_db",
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.catalog_path = catalog_path
-        self.support_db_conn_id = support_db_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -78,7 +68,7 @@ class PlanOutagesOperator(BaseOperator):
         # The run's own time, not now: a cleared plan derives the same outage ids.
         run_after = context["dag_run"].run_after
         try:
-            requests = plan_requests(dict(context["params"]), incidents, catalog, self.engine, run_after,
+            requests = plan_requests(dict(context["params"]), incidents, catalog, self.support_engine(), run_after,
                                      resolved=resolved)
         except OutageRequestError as error:
             # Bad input is not transient: fail without retries, before anything was sent.
@@ -96,11 +86,6 @@ class PlanOutagesOperator(BaseOperator):
             self.log.info("%s %s outage %s of %s", request.action, request.kind, request.outage_id, request.service_id)
         return [request.to_json() for request in requests]
 
-    @cached_property
-    def engine(self) -> Engine:
-        from hooks.database import DatabaseHook
-
-        return DatabaseHook(conn_id=self.support_db_conn_id).engine
 
 
 def plan_requests(params: dict[str, Any], incidents: list[dict[str, Any]], catalog: Catalog, engine: Engine,

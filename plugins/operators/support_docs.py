@@ -13,23 +13,22 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator
 from sqlalchemy import select
 
+from operators.support_state import SupportStateOperator
 from prep_support import support_docs as docs
 
 log = logging.getLogger(__name__)
 
 
-class PublishSupportDocsOperator(BaseOperator):
-    template_fields: Sequence[str] = ("catalog_path", "sharepoint_folder", "confluence_space")
+class PublishSupportDocsOperator(SupportStateOperator):
+    template_fields: Sequence[str] = ("catalog_path", "sharepoint_folder", "confluence_space", "support_db_conn_id")
 
-    def __init__(self, *, catalog_path: str, sharepoint_folder: str = "Support docs",
+    def __init__(self, *, sharepoint_folder: str = "Support docs",
                  confluence_space: str | None = None, jira_conn_id: str = "jira_default",
                  confluence_conn_id: str = "confluence_default", sharepoint_conn_id: str = "sharepoint_default",
                  incident_days: int = 90, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.catalog_path = catalog_path
         self.sharepoint_folder = sharepoint_folder
         self.confluence_space = confluence_space
         self.jira_conn_id = jira_conn_id
@@ -60,10 +59,9 @@ class PublishSupportDocsOperator(BaseOperator):
         return {"pages": published}
 
     def runbooks(self, catalog: Any, until: datetime) -> list[tuple[str, str]]:
-        from hooks.database import DatabaseHook
         from prep_support.schema import IncidentRow, ServiceStateRow
 
-        engine = DatabaseHook(conn_id="support_db").engine
+        engine = self.support_engine()
         since = until - timedelta(days=self.incident_days)
         with engine.connect() as connection:
             states = {r.service_id: r for r in connection.execute(select(ServiceStateRow)).all()}
