@@ -13,7 +13,11 @@ Printed from one run:
 2. writing the snapshot (``write_snapshot``: canonical order, SHA-256 manifest, COPY into the
    migrated tables with their keys) into a throwaway PostgreSQL database (127.0.0.1:5432, user
    postgres) against a bare ``COPY`` of the same rows into unindexed tables: target at most 2x;
-3. the peak memory of this process (``ru_maxrss``): target under 2 GB.
+3. building the review items (``build_items``: with the default ``review.items: all`` every in-scope
+   membership is certified, about 2,000,000 items, each routed to a reviewer) and storing them
+   (``store_items``: ``COPY`` into the migrated table, then a re-run that keeps them all): target
+   build under 5 s;
+4. the peak memory of this process (``ru_maxrss``): target under 2 GB.
 
 The snapshot figures are the best of ``--repeat`` (2) alternated runs, each into a fresh campaign: the
 machine is shared. Run ``python bench/access_review.py`` (``--identities 20000`` for a quick look).
@@ -40,6 +44,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from prep_support.access.findings import compute_findings, summarise  # noqa: E402
 from prep_support.access.policy import Policy  # noqa: E402
+from prep_support.access.review import LEAVER_APPROVAL, build_items, store_items  # noqa: E402
 from prep_support.access.snapshot import (  # noqa: E402
     KINDS,
     Source,
@@ -185,6 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"findings: {len(findings):,} {summarise(findings)}")
     print(f"findings step        {findings_s:6.2f} s   plain merge + leaver/dormant filters {merge_s:6.2f} s "
           f"({flagged:,} rows)   ratio {findings_s / merge_s:.2f}x (target <= 3x)")
+    started = time.perf_counter()
+    items = build_items(accounts, memberships, people, findings, policy)
+    items_s = time.perf_counter() - started
+    reviewers = items.loc[items["routed_by"] != LEAVER_APPROVAL, "reviewer"].nunique()
+    print(f"review items build   {items_s:6.2f} s   {len(items):,} items for {reviewers:,} reviewers "
+          f"(target < 5 s)")
     del findings, previous
 
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -194,6 +205,15 @@ def main(argv: list[str] | None = None) -> None:
     engine = sa.create_engine(admin.url.set(database=name))
     try:
         upgrade(engine)
+        started = time.perf_counter()
+        inserted = store_items(engine, "2026-Q4", items)
+        store_s = time.perf_counter() - started
+        started = time.perf_counter()
+        again = store_items(engine, "2026-Q4", items)
+        restore_s = time.perf_counter() - started
+        print(f"review items store   {store_s:6.2f} s   {inserted['new']:,} items COPYed; re-run {restore_s:.2f} s "
+              f"({again['new']:,} new, {again['items'] - again['new']:,} kept)")
+        del items
         sources = [Source(f"{system}.{kind}", kind, frame.loc[frame["system"] == system].reset_index(drop=True),
                           AS_OF) for system in ("okta", "ad")
                    for kind, frame in (("accounts", accounts), ("memberships", memberships))]

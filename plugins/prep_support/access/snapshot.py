@@ -233,14 +233,7 @@ def _insert_rows(connection: Any, campaign_id: str, kind: str, ordered: pd.DataF
                 index=False, header=False, lineterminator="\n").encode()
         else:
             body = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-        statement = (f"COPY {table.name} (campaign_id, {', '.join(columns)}) FROM STDIN "
-                     f"WITH (FORMAT csv)")
-        cursor = connection.connection.driver_connection.cursor()
-        try:
-            # Large reads: the GIL is taken once per megabyte, not per 8 KiB, while the next source serialises.
-            cursor.copy_expert(statement, io.BytesIO(body), size=COPY_CHUNK)
-        finally:
-            cursor.close()
+        copy_csv(connection, table.name, ("campaign_id", *columns), body)
         return
     records = ordered.astype(object).where(ordered.notna(), None)
     if "last_login" in records:
@@ -248,6 +241,17 @@ def _insert_rows(connection: Any, campaign_id: str, kind: str, ordered: pd.DataF
     rows = [{"campaign_id": campaign_id, **dict(zip(columns, values, strict=True))}
             for values in records.itertuples(index=False, name=None)]
     connection.execute(insert(table), rows)
+
+
+def copy_csv(connection: Any, table_name: str, columns: tuple[str, ...], body: bytes) -> None:
+    """``COPY`` CSV lines (no header) into a PostgreSQL table, inside the connection's transaction."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        # Large reads: the GIL is taken once per megabyte, not per 8 KiB, while other threads serialise.
+        cursor.copy_expert(f"COPY {table_name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)",
+                           io.BytesIO(body), size=COPY_CHUNK)
+    finally:
+        cursor.close()
 
 
 def manifest_of(engine: Engine, campaign_id: str) -> list[dict[str, Any]]:
