@@ -156,6 +156,7 @@ class FindAccessIssuesOperator(_AccessStep):
                                .values(status="review", updated_at=now, summary=found.summarise(findings)))
         due = (now + policy.review.response_timeout).strftime("%Y-%m-%d %H:%M UTC")
         names = reviewers(engine, campaign_id)
+        check_mappable(campaign_id, names)
         folder = evidence_dir(policy, campaign_id) / "packets"
         folder.mkdir(parents=True, exist_ok=True)
         for reviewer in names:
@@ -167,6 +168,20 @@ class FindAccessIssuesOperator(_AccessStep):
         self.log.info("%s: %d items (%d new) for %d reviewers; packets in %s", campaign_id, stored["items"],
                       stored["new"], len(names), folder)
         return names
+
+
+def check_mappable(campaign_id: str, names: list[str]) -> None:
+    """The review maps one task per reviewer; Airflow refuses more than ``[core] max_map_length`` of them
+    (after this task, with a message about XCom size). Say so now, naming the setting to raise."""
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import AirflowFailException
+
+    limit = conf.getint("core", "max_map_length", fallback=1024)
+    if len(names) > limit:
+        raise AirflowFailException(
+            f"{campaign_id}: {len(names)} reviewers, but Airflow maps at most [core] max_map_length = {limit} "
+            f"review tasks: set AIRFLOW__CORE__MAX_MAP_LENGTH to at least {len(names)} on the API server "
+            "and the workers, then clear this task")
 
 
 # --- the human decisions -------------------------------------------------------------------------
