@@ -11,26 +11,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
 
 from prep_support.dashboard.app import create_app
 from prep_support.migrate import upgrade
+from tests.browser import DOCS, chromium_page, save_small_png
 from tests.plugins.test_dashboard import EVIL_NAME, NOW, seed_support_db
-from tests.services import service_missing
 
 pytestmark = pytest.mark.integration
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-ARTIFACTS = ROOT / "test-artifacts"
-VIEWPORT = {"width": 1280, "height": 860}
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -65,49 +55,28 @@ def dashboard_url(tmp_path) -> Iterator[str]:
         engine.dispose()
 
 
-def save_small_png(page, path: Path) -> None:
-    """A screenshot for the docs, reduced to a 256-colour palette (a few tens of KiB)."""
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path))
-    with Image.open(path) as image:
-        image.convert("RGB").quantize(colors=256).save(path, optimize=True)
-
-
 def test_dashboard_in_chromium(dashboard_url, request) -> None:
-    if not CHROMIUM.exists():
-        service_missing(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport=VIEWPORT)
+    with chromium_page(request) as page:
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        try:
-            page.goto(dashboard_url)
-            expect(page.get_by_role("heading", name="Open incidents")).to_be_visible()
-            ticket = page.get_by_role("cell", name="ORD-1", exact=True).get_by_role("link")
-            expect(ticket).to_be_visible()
-            expect(ticket).to_have_attribute("href", "https://jira.example.com/browse/ORD-1")
-            expect(page.locator("#services ~ table").get_by_text("Orders API", exact=True)).to_be_visible()
-            # Hostile names from config and trackers show as text; none of it runs.
-            expect(page.get_by_text(EVIL_NAME).first).to_be_visible()
-            expect(page.locator("a[href^='javascript:']")).to_have_count(0)
-            save_small_png(page, DOCS / "dashboard.png")
+        page.goto(dashboard_url)
+        expect(page.get_by_role("heading", name="Open incidents")).to_be_visible()
+        ticket = page.get_by_role("cell", name="ORD-1", exact=True).get_by_role("link")
+        expect(ticket).to_be_visible()
+        expect(ticket).to_have_attribute("href", "https://jira.example.com/browse/ORD-1")
+        expect(page.locator("#services ~ table").get_by_text("Orders API", exact=True)).to_be_visible()
+        # Hostile names from config and trackers show as text; none of it runs.
+        expect(page.get_by_text(EVIL_NAME).first).to_be_visible()
+        expect(page.locator("a[href^='javascript:']")).to_have_count(0)
+        save_small_png(page, DOCS / "dashboard.png")
 
-            page.locator("#services ~ table").get_by_role("link", name="Orders API").click()
-            expect(page).to_have_url(dashboard_url + "services/orders-api")
-            expect(page.locator("figure.chart")).to_have_count(4)
-            expect(page.get_by_text("Latency, last 7 days")).to_be_visible()
-            expect(page.locator("figure.chart polyline").first).to_be_visible()
-            expect(page.get_by_role("cell", name="ORD-1", exact=True)).to_be_visible()
-            save_small_png(page, DOCS / "dashboard-service.png")
-            assert dialogs == []
-        except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        page.locator("#services ~ table").get_by_role("link", name="Orders API").click()
+        expect(page).to_have_url(dashboard_url + "services/orders-api")
+        expect(page.locator("figure.chart")).to_have_count(4)
+        expect(page.get_by_text("Latency, last 7 days")).to_be_visible()
+        expect(page.locator("figure.chart polyline").first).to_be_visible()
+        expect(page.get_by_role("cell", name="ORD-1", exact=True)).to_be_visible()
+        save_small_png(page, DOCS / "dashboard-service.png")
+        assert dialogs == []

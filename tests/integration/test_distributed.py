@@ -583,64 +583,47 @@ def ui_fill_date_time(page: Any, dialog: Any, label: str, when: datetime) -> Non
 def test_analyst_runs_a_uat_cycle_from_the_form_and_signs_it_off_in_the_browser(
     topology: DistributedAirflow, request: pytest.FixtureRequest
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.integration.test_dashboard_browser import (
-        ARTIFACTS,
-        CHROMIUM,
-        CHROMIUM_ARGS,
-        DOCS,
-        VIEWPORT,
-        save_small_png,
-    )
+    from tests.browser import DOCS, chromium_page, require_chromium, save_small_png
 
-    if not CHROMIUM.exists():
-        service_missing(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     topology.create_roles(demo_users=True)
     base, release = topology.ui_url, f"2026.12-ui-{int(time.time())}"
     # The picker has minutes: the next whole minute at least 45 s away.
     deadline = (datetime.now(UTC) + timedelta(seconds=105)).replace(second=0, microsecond=0)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport=VIEWPORT)
-        try:
-            ui_login(page, base, "analyst")
-            page.goto(f"{base}/dags/uat_cycle")
-            page.get_by_role("button", name="Trigger").first.click()
-            dialog = page.locator("[role=dialog][data-state=open]")
-            expect(dialog.get_by_text("Trigger Dag - uat_cycle")).to_be_visible()
-            dialog.locator("#element_release").fill(release)
-            dialog.locator("#element_business_owner").fill("analyst")
-            ui_fill_date_time(page, dialog, "Deadline", deadline)
-            save_small_png(page, DOCS / "ui-trigger-form.png")
-            dialog.get_by_test_id("trigger-dag-submit").click()
-            page.wait_for_url(f"{base}/dags/uat_cycle/runs/**")
-            run_id = urllib.parse.unquote(page.url.split("/runs/", 1)[1].split("/")[0])
-            run = topology.api("GET", run_path("uat_cycle", run_id))
-            assert run["conf"]["release"] == release and run["conf"]["business_owner"] == "analyst"
-            assert datetime.fromisoformat(run["conf"]["deadline"].replace("Z", "+00:00")) == deadline
+    with chromium_page(request) as page:
+        ui_login(page, base, "analyst")
+        page.goto(f"{base}/dags/uat_cycle")
+        page.get_by_role("button", name="Trigger").first.click()
+        dialog = page.locator("[role=dialog][data-state=open]")
+        expect(dialog.get_by_text("Trigger Dag - uat_cycle")).to_be_visible()
+        dialog.locator("#element_release").fill(release)
+        dialog.locator("#element_business_owner").fill("analyst")
+        ui_fill_date_time(page, dialog, "Deadline", deadline)
+        save_small_png(page, DOCS / "ui-trigger-form.png")
+        dialog.get_by_test_id("trigger-dag-submit").click()
+        page.wait_for_url(f"{base}/dags/uat_cycle/runs/**")
+        run_id = urllib.parse.unquote(page.url.split("/runs/", 1)[1].split("/")[0])
+        run = topology.api("GET", run_path("uat_cycle", run_id))
+        assert run["conf"]["release"] == release and run["conf"]["business_owner"] == "analyst"
+        assert datetime.fromisoformat(run["conf"]["deadline"].replace("Z", "+00:00")) == deadline
 
-            def waiting_for_signoff() -> bool:
-                raise_on_failed_tasks(topology, "uat_cycle", run_id)
-                states = {ti["task_id"]: ti["state"] for ti in task_instances(topology, "uat_cycle", run_id)}
-                return states.get("business_signoff") == "awaiting_input"
+        def waiting_for_signoff() -> bool:
+            raise_on_failed_tasks(topology, "uat_cycle", run_id)
+            states = {ti["task_id"]: ti["state"] for ti in task_instances(topology, "uat_cycle", run_id)}
+            return states.get("business_signoff") == "awaiting_input"
 
-            topology.wait_until("the sign-off to wait for the business owner", waiting_for_signoff, 240,
-                                interval_s=2)
-            page.goto(f"{base}/dags/uat_cycle/runs/{urllib.parse.quote(run_id, safe='')}"
-                      "/tasks/business_signoff/required_actions")
-            expect(page.get_by_text(f"Release {release}", exact=True)).to_be_visible()
-            expect(page.get_by_text("not done").first).to_be_visible()  # the deadline passed with open cases
-            page.locator("#element_comment").fill("Accepted: the open cases are retested after go-live")
-            save_small_png(page, DOCS / "ui-signoff.png")
-            page.get_by_role("button", name="approve", exact=True).click()
-            finished = wait_for_run(topology, "uat_cycle", run_id, timeout_s=RUN_TIMEOUT_S)
-        except Exception:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        topology.wait_until("the sign-off to wait for the business owner", waiting_for_signoff, 240,
+                            interval_s=2)
+        page.goto(f"{base}/dags/uat_cycle/runs/{urllib.parse.quote(run_id, safe='')}"
+                  "/tasks/business_signoff/required_actions")
+        expect(page.get_by_text(f"Release {release}", exact=True)).to_be_visible()
+        expect(page.get_by_text("not done").first).to_be_visible()  # the deadline passed with open cases
+        page.locator("#element_comment").fill("Accepted: the open cases are retested after go-live")
+        save_small_png(page, DOCS / "ui-signoff.png")
+        page.get_by_role("button", name="approve", exact=True).click()
+        finished = wait_for_run(topology, "uat_cycle", run_id, timeout_s=RUN_TIMEOUT_S)
 
     assert finished["state"] == "success"
     signoff = topology.api("GET", f"{run_path('uat_cycle', run_id)}/taskInstances/business_signoff/-1/hitlDetails")
