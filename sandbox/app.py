@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from sandbox import (
     confluence,
     estate,
+    exchanges,
     faults,
     graph,
     jira,
@@ -72,7 +73,7 @@ def create_app(state_dir: Path, tcp_host: str = "127.0.0.1", tcp_port: int = 0) 
     app = FastAPI(title="Prep Support sandbox", lifespan=lifespan)
     app.state.state_dir = state_dir
     app.state.estate = estate_state
-    app.state.faults = faults.Faults()
+    app.state.faults = faults.Faults(exchanges.Recorder(state_dir))
     app.state.servicenow = servicenow.ServiceNow()
     app.state.teams = teams.Teams()
     app.state.smtp = smtp.Mailbox()

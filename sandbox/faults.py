@@ -4,9 +4,14 @@ Each system registers the path prefix it serves. ``PUT /sandbox/faults/{system}`
 plan for it, e.g. ``{"status": 500, "every": 3}`` (the third, sixth, ... call answers 500) or
 ``{"status": 429, "every": 2, "retry_after_s": 1}`` (every other call is rate limited, with a
 ``Retry-After`` header as Slack, Jira and ServiceNow send it). ``delay_ms`` slows matching calls,
-``drop`` closes their connection unanswered, ``times`` caps how many calls are hit.
+``drop`` closes their connection unanswered (the stand-in never sees the request), ``lost_answer``
+lets the stand-in carry the request out and then closes the connection before a byte of its
+answer is sent (a create that happened but whose answer was lost on the way back: the case a
+retry must not duplicate), ``times`` caps how many calls are hit.
 ``DELETE /sandbox/faults`` clears every plan. ``GET /sandbox/requests/{system}`` lists the calls
-a system received (method, path, query, status), so tests can see what went out and came back.
+a system received (method, path, query, status), so tests can see what went out and came back;
+a lost answer shows as status ``"lost (200)"``. Every exchange is also given to the
+:class:`sandbox.exchanges.Recorder` with its headers and bodies.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.exchanges import Recorder, body_record, clean_headers
 from sandbox.protocol import drop_connection
 
 JOURNAL_SIZE = 2000
@@ -35,6 +41,7 @@ class FaultPlan(BaseModel):
     retry_after_s: float | None = Field(default=None, ge=0)
     delay_ms: int = Field(default=0, ge=0, le=600_000)
     drop: bool = False
+    lost_answer: bool = False
     times: int | None = Field(default=None, ge=1)
 
 
@@ -68,17 +75,12 @@ class SystemFaults:
 class Faults:
     """The registry of systems and their fault plans, and the ASGI middleware applying them."""
 
-    def __init__(self) -> None:
+    def __init__(self, recorder: Recorder | None = None) -> None:
         self.systems: dict[str, SystemFaults] = {}
+        self.recorder = recorder
 
     def register(self, system: str, prefix: str, error_body: ErrorBody = default_error_body) -> None:
         self.systems[system] = SystemFaults(prefix=prefix, error_body=error_body)
-
-    def system_for(self, path: str) -> SystemFaults | None:
-        for system in self.systems.values():
-            if path.startswith(system.prefix):
-                return system
-        return None
 
     def clear(self) -> None:
         for system in self.systems.values():
@@ -86,34 +88,99 @@ class Faults:
 
     def middleware(self, app: Any) -> Any:
         async def apply_faults(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            system = self.system_for(scope["path"]) if scope["type"] == "http" else None
-            if system is None:
+            name = self.system_name_for(scope["path"]) if scope["type"] == "http" else None
+            if name is None:
                 await app(scope, receive, send)
                 return
+            system = self.systems[name]
             entry = {"method": scope["method"], "path": scope["path"],
                      "query": scope.get("query_string", b"").decode("latin-1"), "status": None}
             system.journal.append(entry)
-            plan = system.plan
-            if system.next_call_is_hit():
-                if plan.delay_ms:
-                    await asyncio.sleep(plan.delay_ms / 1000)
-                if plan.drop:
-                    entry["status"] = "dropped"
-                    await drop_connection(scope, receive)
-                    return
-                if plan.status:
-                    entry["status"] = plan.status
-                    await _send_error(send, plan, system.error_body(plan.status))
-                    return
-
-            async def recording_send(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    entry["status"] = message["status"]
-                await send(message)
-
-            await app(scope, receive, recording_send)
+            exchange = Exchange(name, scope, entry)
+            try:
+                await self._serve(system, app, scope, exchange.receiving(receive), exchange.sending(send), send)
+            finally:
+                if self.recorder is not None:
+                    self.recorder.record(exchange.record())
 
         return apply_faults
+
+    def system_name_for(self, path: str) -> str | None:
+        return next((name for name, system in self.systems.items() if path.startswith(system.prefix)), None)
+
+    async def _serve(self, system: SystemFaults, app: Any, scope: dict[str, Any], receive: Any,
+                     recording_send: Any, send: Any) -> None:
+        entry = recording_send.entry
+        plan = system.plan
+        if system.next_call_is_hit():
+            if plan.delay_ms:
+                await asyncio.sleep(plan.delay_ms / 1000)
+            if plan.drop:
+                entry["status"] = "dropped"
+                await drop_connection(scope, receive)
+                return
+            if plan.lost_answer:
+                await app(scope, receive, recording_send.swallowing())
+                entry["status"] = f"lost ({entry['status']})"
+                await drop_connection(scope, receive)
+                return
+            if plan.status:
+                await _send_error(recording_send, plan, system.error_body(plan.status))
+                return
+        await app(scope, receive, recording_send)
+
+
+class Exchange:
+    """One call to a stand-in as it happens: the request's body as read, the answer as sent."""
+
+    def __init__(self, system: str, scope: dict[str, Any], entry: dict[str, Any]) -> None:
+        self.system, self.scope, self.entry = system, scope, entry
+        self.request_body = bytearray()
+        self.response_body = bytearray()
+        self.response_headers: list[tuple[bytes, bytes]] = []
+
+    def receiving(self, receive: Any) -> Any:
+        async def recording_receive() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.request_body += message.get("body", b"")
+            return message
+
+        return recording_receive
+
+    def sending(self, send: Any) -> RecordingSend:
+        return RecordingSend(self, send)
+
+    def record(self) -> dict[str, Any]:
+        request_headers = clean_headers(self.scope.get("headers", []))
+        response_headers = clean_headers(self.response_headers)
+        return {**self.entry, "system": self.system,
+                "request": {"headers": request_headers,
+                            "body": body_record(bytes(self.request_body), request_headers.get("content-type", ""))},
+                "response": {"headers": response_headers,
+                             "body": body_record(bytes(self.response_body),
+                                                 response_headers.get("content-type", ""))}}
+
+
+class RecordingSend:
+    """The ASGI ``send`` that notes the status, headers and body of the answer on their way out."""
+
+    def __init__(self, exchange: Exchange, send: Any, deliver: bool = True) -> None:
+        self.exchange, self.send, self.deliver = exchange, send, deliver
+        self.entry = exchange.entry
+
+    def swallowing(self) -> RecordingSend:
+        """The same recording, but nothing reaches the client (the answer gets lost)."""
+        return RecordingSend(self.exchange, self.send, deliver=False)
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.entry["status"] = message["status"]
+            self.exchange.response_headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.exchange.response_body += message.get("body", b"")
+        if self.deliver:
+            await self.send(message)
 
 
 async def _send_error(send: Any, plan: FaultPlan, body: Any) -> None:
@@ -162,3 +229,11 @@ async def clear_faults(request: Request) -> dict[str, Any]:
 @router.get("/requests/{system}")
 async def list_requests(system: str, request: Request) -> dict[str, Any]:
     return {"system": system, "requests": list(_system(request, system).journal)}
+
+
+@router.get("/exchanges")
+async def list_exchanges(request: Request, system: str | None = None) -> dict[str, Any]:
+    """Every exchange recorded since the sandbox started (of one system if ``system`` is given)."""
+    if system is not None:
+        _system(request, system)
+    return {"file": str(_faults(request).recorder.path), "exchanges": _faults(request).recorder.read(system)}

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from sandbox import confluence, graph, statuspage
+from sandbox import confluence, exchanges, graph, statuspage
 from sandbox.child import stop_child
 from sandbox.jira import SANDBOX_PASSWORD as JIRA_PASSWORD
 from sandbox.jira import SANDBOX_USER as JIRA_USER
@@ -57,6 +57,7 @@ class SandboxProcess:
         self.base_url = ""
         self.http_port = 0
         self.estate_db = self.state_dir / "estate.db"
+        self.exchanges_file = self.state_dir / exchanges.FILENAME  # every call the stand-ins answered
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
