@@ -13,10 +13,14 @@ identity system of the access policy (`include/config/access/policy.yaml`): Okta
 Steps: **validate** against the HR roster (the employee exists; a leaver is terminated or has a
 termination date; joiners and movers need a role template) -> **plan** from the accounts as
 they are now -> if a privileged group (policy `privileged`) would be granted, **approval** in
-the UI (Required Actions) by the person's manager or the policy's approvers, never the subject
--> **apply**, each change read back and recorded in the support database (`lifecycle_changes`)
--> a Jira **ticket** in project IAM recording the request, found again by its label
+the UI (Required Actions) by the person's manager or the policy's `privileged_approvers`, never
+the subject and never the requester -> **apply**, each change read back and recorded in the support
+database (`lifecycle_changes`) -> a Jira **ticket** in project IAM recording the request, found again by its label
 `prep-support:access:lifecycle:<action>:<employee>:<date>`, with the outcome as a comment.
+
+The requester is who triggered the run, as logged in (the form's *On behalf of* is only shown on
+the ticket); the approver is who answered the approval, as Airflow recorded it. Both go on the
+ticket and into `lifecycle_changes`.
 
 Every step is idempotent: running the same request again changes nothing and opens no second
 ticket. A rejected (or, after three days, unanswered) approval changes nothing; *apply* records who
@@ -55,24 +59,29 @@ ROLES = sorted(load_policy().roles)
     doc_md=__doc__,
     access_control=dag_access_control("user_lifecycle"),
     params={
-        "action": Param("joiner", type="string", enum=list(lifecycle.ACTIONS), title="Action",
+        "action": Param("joiner", type="string", enum=list(lifecycle.ACTIONS), title="Action", section="Request",
+                        values_display={"joiner": "Joiner: give access", "mover": "Mover: change role",
+                                        "leaver": "Leaver: remove all access"},
                         description="joiner: give access; mover: change role; leaver: remove all access."),
-        "employee_id": Param(type="string", pattern=lifecycle.EMPLOYEE_ID_PATTERN, title="Employee id",
-                             description="As in the HR roster, e.g. E1050."),
-        "role_template": Param(None, type=["null", "string"], enum=[None, *ROLES], title="Role template",
-                               description="The role's groups in each system; required for joiner and mover."),
-        "effective_date": Param(type="string", format="date", title="Effective date",
+        "effective_date": Param(type="string", format="date", title="Effective date", section="Request",
                                 description="When the change takes effect (YYYY-MM-DD); part of the request's key."),
-        "requested_by": Param(type="string", pattern=lifecycle.USERNAME_PATTERN, title="Requested by",
-                              description="Who asked for it (username), recorded on the ticket."),
+        "on_behalf_of": Param(None, type=["null", "string"], pattern=lifecycle.USERNAME_PATTERN, section="Request",
+                              title="On behalf of",
+                              description="Optional: who asked you for it (username), shown on the ticket. The "
+                                          "requester is you, as logged in: you may not approve it yourself."),
+        "employee_id": Param(type="string", pattern=lifecycle.EMPLOYEE_ID_PATTERN, title="Employee id",
+                             section="Person", description="As in the HR roster, e.g. E1050."),
+        "role_template": Param(None, type=["null", "string"], enum=[None, *ROLES], title="Role template",
+                               section="Person", values_display={"null": "No role template (leaver)"},
+                               description="The role's groups in each system (include/config/access/policy.yaml); "
+                                           "required for joiner and mover."),
     },
 )
 def user_lifecycle():
     request = ValidateLifecycleRequestOperator(
         task_id="validate_request",
-        request_params={name: f"{{{{ params.{name} }}}}" for name in
-                        ("action", "employee_id", "effective_date", "requested_by")}
-        | {"role_template": "{{ params.role_template or '' }}"},
+        request_params={name: f"{{{{ params.{name} }}}}" for name in ("action", "employee_id", "effective_date")}
+        | {"role_template": "{{ params.role_template or '' }}", "on_behalf_of": "{{ params.on_behalf_of or '' }}"},
     )
     plan = PlanLifecycleOperator(task_id="plan_changes", request=request.output)
 

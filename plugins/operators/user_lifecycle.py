@@ -16,8 +16,11 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from prep_support import hitl, lifecycle
+from prep_support import approvals, hitl, lifecycle
 from prep_support.access.policy import Policy, load_policy
+
+# Named when no approver is left: the setting an administrator changes.
+PRIVILEGED_APPROVERS = "privileged_approvers in include/config/access/policy.yaml"
 
 
 def _policy(path: str | None) -> Policy:
@@ -40,8 +43,9 @@ class ValidateLifecycleRequestOperator(BaseOperator):
         policy = _policy(self.policy_path)
         params = dict(self.request_params)
         person = next((p for p in HrRoster(**policy.hr).people() if p["employee_id"] == params["employee_id"]), None)
+        requester = approvals.requester(context["dag_run"].triggering_user_name)
         try:
-            request = lifecycle.check_request(params, person, policy.roles)
+            request = lifecycle.check_request(params, person, policy.roles, requester)
         except lifecycle.LifecycleError as error:
             raise AirflowFailException(str(error)) from error
         manager = None
@@ -79,10 +83,12 @@ class PlanLifecycleOperator(BaseOperator):
         privileged = lifecycle.privileged_grants(plans, policy.privileged_pairs)
         approvers: list[dict[str, str]] = []
         if privileged:
-            candidates = [request.get("manager_username"), *policy.leaver_approvers, *policy.reviewers.fallback]
+            candidates = [request.get("manager_username"),
+                          *(policy.privileged_approvers or policy.reviewers.fallback)]
             try:
-                approvers = lifecycle.approvers(candidates, request["username"])
-            except lifecycle.LifecycleError as error:
+                approvers = approvals.approvers(candidates, requester=request["requested_by"],
+                                                subjects=[request["username"]], setting=PRIVILEGED_APPROVERS)
+            except approvals.FourEyesError as error:
                 raise AirflowFailException(str(error)) from error
         self.log.info("Plan for %s: %s; privileged grants %s", request["key"], plans, privileged)
         return {"request": request, "systems": plans, "privileged": privileged, "approvers": approvers}
@@ -109,7 +115,8 @@ def directory_state(conn_id: str, request: dict[str, Any]) -> tuple[bool, bool |
 
 
 class PrivilegedAccessApprovalOperator(ApprovalOperator):
-    """Approve or reject the plan's privileged grants; only the plan's approvers (never the subject) may answer."""
+    """Approve or reject the plan's privileged grants; only the plan's approvers (never the requester or the
+    subject) may answer."""
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan")
 
@@ -118,16 +125,18 @@ class PrivilegedAccessApprovalOperator(ApprovalOperator):
         self.plan = plan
 
     def execute(self, context: Any) -> Any:
-        request, approvers = self.plan["request"], self.plan["approvers"]
-        if not approvers or any(a["id"].lower() == request["username"].lower() for a in approvers):
-            raise AirflowFailException(f"refusing approvers {approvers}: the subject {request['username']} "
-                                       "may not approve their own access")
-        self.assigned_users = approvers
+        request = self.plan["request"]
+        try:  # the plan's list, checked again: a plan from an older run may predate four eyes
+            self.assigned_users = approvals.approvers(
+                [a["id"] for a in self.plan["approvers"]], requester=request["requested_by"],
+                subjects=[request["username"]], setting=PRIVILEGED_APPROVERS)
+        except approvals.FourEyesError as error:
+            raise AirflowFailException(str(error)) from error
         grants = ", ".join(f"{g['system']}:{g['group']}" for g in self.plan["privileged"])
         self.subject = f"Privileged access for {request['username']} ({request['action']})"
         self.body = (f"**{request['action']}** for employee {request['employee_id']} ({request['username']}), "
                      f"role template `{request['role_template']}`, effective {request['effective_date']}, "
-                     f"requested by {request['requested_by']}.\n\nPrivileged groups to grant: {grants}.")
+                     f"requested by {requested_by(request)}.\n\nPrivileged groups to grant: {grants}.")
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
@@ -162,6 +171,11 @@ class ApplyLifecycleOperator(BaseOperator):
             return {"key": request["key"], "changes": [], "changed": 0, "approved_by": None,
                     "rejected_by": decided_by}
         approved_by = decided_by if approved else None
+        if approved:
+            try:
+                approvals.check_answer(decided_by, requester=request["requested_by"], subjects=[request["username"]])
+            except approvals.FourEyesError as error:
+                raise AirflowFailException(f"{error}: nothing applied") from error
         changes: list[dict[str, Any]] = []
         for system_plan in self.plan["systems"]:
             conn_id = policy.systems[system_plan["system"]].conn_id
@@ -299,7 +313,7 @@ def ticket_description(plan: dict[str, Any]) -> str:
     request = plan["request"]
     lines = [f"{request['action']} for {request['name']} ({request['username']}, employee {request['employee_id']})",
              f"Role template: {request['role_template'] or '-'}; effective {request['effective_date']}; "
-             f"requested by {request['requested_by']}.", "Plan:"]
+             f"requested by {requested_by(request)}.", "Plan:"]
     for system in plan["systems"]:
         steps = [name for name in ("create", "enable", "disable") if system[name]]
         lines.append(f"* {system['system']}: {', '.join(steps) or 'account as is'}; "
@@ -307,6 +321,12 @@ def ticket_description(plan: dict[str, Any]) -> str:
     if plan["privileged"]:
         lines.append("Privileged grants need approval by one of: " + ", ".join(a["id"] for a in plan["approvers"]))
     return "\n".join(lines)
+
+
+def requested_by(request: dict[str, Any]) -> str:
+    """Who triggered the run, and on whose behalf when the form said so."""
+    behalf = request.get("on_behalf_of")
+    return request["requested_by"] + (f" on behalf of {behalf}" if behalf else "")
 
 
 def outcome_text(plan: dict[str, Any], result: dict[str, Any]) -> str:

@@ -29,8 +29,12 @@ def request_key(action: str, employee_id: str, effective_date: str) -> str:
 
 
 def check_request(params: Mapping[str, Any], person: Mapping[str, Any] | None,
-                  roles: Iterable[str]) -> dict[str, Any]:
-    """The request, checked against the person's HR record; LifecycleError when it cannot be done."""
+                  roles: Iterable[str], requester: str) -> dict[str, Any]:
+    """The request, checked against the person's HR record; LifecycleError when it cannot be done.
+
+    ``requester`` is who triggered the run (:func:`prep_support.approvals.requester`); the form's
+    ``on_behalf_of`` is kept as written, for the ticket, and never decides who may approve.
+    """
     action, employee_id = params["action"], params["employee_id"]
     if action not in ACTIONS:
         raise LifecycleError(f"action {action!r} is not one of {', '.join(ACTIONS)}")
@@ -52,7 +56,7 @@ def check_request(params: Mapping[str, Any], person: Mapping[str, Any] | None,
     return {"action": action, "employee_id": employee_id, "username": person["username"],
             "email": person["email"], "name": person["name"], "role_template": role,
             "hr_role": person.get("role") or None, "effective_date": effective,
-            "requested_by": params.get("requested_by") or "unknown",
+            "requested_by": requester, "on_behalf_of": params.get("on_behalf_of") or None,
             "key": request_key(action, employee_id, effective)}
 
 
@@ -75,11 +79,3 @@ def privileged_grants(plans: Iterable[Mapping[str, Any]], privileged: set[tuple[
     """The planned grants of privileged groups: these need an approval before anything is applied."""
     return [{"system": plan["system"], "group": group}
             for plan in plans for group in plan["grant"] if (plan["system"], group) in privileged]
-
-
-def approvers(candidates: Iterable[str | None], subject: str) -> list[dict[str, str]]:
-    """``assigned_users`` for the approval: the candidates in order, once each, never the subject."""
-    chosen = [name for name in dict.fromkeys(c for c in candidates if c) if name.lower() != subject.lower()]
-    if not chosen:
-        raise LifecycleError(f"no approver other than {subject} is configured: nobody may approve their own access")
-    return [{"id": name, "name": name} for name in chosen]

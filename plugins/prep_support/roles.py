@@ -72,6 +72,8 @@ ROLE_NAMES = (SUPPORT_ANALYST, ACCESS_REVIEWER, ON_CALL, SUPPORT_VIEWER)
 
 # The DAG whose human-in-the-loop steps the access reviewers answer (DESIGN.md; not landed yet).
 ACCESS_REVIEW_DAG = "access_review"
+# Support DAGs with approvals that access reviewers (managers, the policy's approvers) answer.
+APPROVED_BY_REVIEWERS = frozenset({"user_lifecycle"})
 
 Permission = tuple[str, str]  # (action, resource), as FAB's ROLE_CONFIGS spell them
 
@@ -149,12 +151,15 @@ def dag_access_control(dag_id: str) -> dict[str, dict[str, set[str]]]:
 
     Every DAG but ``access_review`` is a support DAG: analysts and on-call operate it, viewers read
     it, reviewers do not see it. ``access_review`` is the reviewers' to answer; the others read it
-    (separation of duty: who runs the estate does not decide on access to it).
+    (separation of duty: who runs the estate does not decide on access to it). Reviewers also answer
+    the privileged-access approvals of ``user_lifecycle`` (they approve, they never trigger).
     """
     if dag_id == ACCESS_REVIEW_DAG:
         roles = {ACCESS_REVIEWER: _RESPOND, SUPPORT_ANALYST: _READ, ON_CALL: _READ, SUPPORT_VIEWER: _READ}
     else:
         roles = {SUPPORT_ANALYST: _OPERATE, ON_CALL: _OPERATE, SUPPORT_VIEWER: _READ}
+        if dag_id in APPROVED_BY_REVIEWERS:
+            roles[ACCESS_REVIEWER] = _RESPOND
     return {role: {resource: set(actions) for resource, actions in grants.items()} for role, grants in roles.items()}
 
 
@@ -166,8 +171,8 @@ DEMO_USERS: dict[str, tuple[str, ...]] = {  # username (also the password) -> ro
     "oncall": (ON_CALL,),
     "viewer": (SUPPORT_VIEWER,),
     # People of the seeded directory (sandbox/directory_seed.py) whom the access policy asks: managers
-    # and application owners review access and approve their people's privileged access; carol and
-    # alice also approve leavers' remediation.
+    # and application owners review access and approve their people's privileged access (bob and carol
+    # are also the policy's privileged_approvers); carol and alice also approve leavers' remediation.
     "alice": (ACCESS_REVIEWER, SUPPORT_ANALYST),
     "bob": (ACCESS_REVIEWER,),
     "carol": (ACCESS_REVIEWER, SUPPORT_ANALYST),

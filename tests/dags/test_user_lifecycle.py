@@ -1,13 +1,18 @@
 """user_lifecycle end to end with dag.test(): the sandbox's Okta and Jira, a real slapd, the seeded HR roster.
 
 Joiner, mover and leaver change exactly what their role templates say; running a request again
-changes nothing and opens no second ticket; a privileged grant waits for an approval that the
-subject cannot give (403 through Airflow's own route) and another approver can.
+changes nothing and opens no second ticket; a privileged grant waits for an approval that neither
+the subject nor the requester (who triggered the run) can give (403 through Airflow's own route)
+and another approver can. ``dag.test()`` records its runs as triggered by ``dag_test``;
+:func:`triggered_by` makes a run the given user's, as the REST API does for the token's user
+(tests/integration/test_distributed.py checks that with FAB users).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -16,7 +21,6 @@ import pytest
 from sqlalchemy import select
 
 from hooks.directory import DirectoryHook
-from prep_support import lifecycle
 from prep_support.schema import LifecycleChangeRow
 from tests.hitl import Answer, HitlResponder
 from tests.sandbox_client import call
@@ -43,8 +47,20 @@ def estate_of_identities(sandbox, slapd, support_engine):
     slapd.reset()
 
 
+@contextmanager
+def triggered_by(user: str) -> Iterator[None]:
+    """dag.test() runs made inside are recorded as triggered by ``user`` (the run's triggering_user_name)."""
+    import airflow.models.dagrun as dagrun_module
+
+    create = dagrun_module.get_or_create_dagrun
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dagrun_module, "get_or_create_dagrun",
+                      lambda **kwargs: create(**{**kwargs, "triggering_user_name": user}))
+        yield
+
+
 def run(dag, **conf):
-    conf = {"role_template": None, "effective_date": "2026-12-01", "requested_by": "carol", **conf}
+    conf = {"role_template": None, "effective_date": "2026-12-01", **conf}
     when = datetime(2026, 11, 28, tzinfo=UTC) + timedelta(minutes=next(_runs))
     dagrun = dag.test(logical_date=when, run_conf=conf)
     return dagrun, {ti.task_id: ti for ti in dagrun.get_task_instances()}
@@ -172,16 +188,65 @@ def test_invalid_form_input_is_refused_before_the_run(lifecycle_dag, conf, field
 
     params = copy.deepcopy(lifecycle_dag.params)
     with pytest.raises(ParamValidationError, match=field):
-        params.update({"role_template": None, "effective_date": "2026-12-01", "requested_by": "carol", **conf})
+        params.update({"role_template": None, "effective_date": "2026-12-01", **conf})
         params.validate()
     # dag.test() validates the conf the same way before it creates the run.
     with pytest.raises(ParamValidationError):
-        lifecycle_dag.test(run_conf={"role_template": None, "effective_date": "2026-12-01", "requested_by": "carol",
-                                     **conf})
+        lifecycle_dag.test(run_conf={"role_template": None, "effective_date": "2026-12-01", **conf})
 
 
-def test_approvers_never_include_the_subject():
-    assert lifecycle.approvers(["priya", "alice", "Priya", "bob", "alice"], "priya") == [
-        {"id": "alice", "name": "alice"}, {"id": "bob", "name": "bob"}]
-    with pytest.raises(lifecycle.LifecycleError, match="nobody may approve their own access"):
-        lifecycle.approvers(["priya"], "priya")
+def changes_of(support_engine, key: str) -> list:
+    with support_engine.connect() as connection:
+        return connection.execute(select(LifecycleChangeRow).where(LifecycleChangeRow.request_key == key)).all()
+
+
+def test_the_requester_cannot_approve_their_own_request(lifecycle_dag, estate_of_identities, support_engine):
+    """alice asks for admin rights for omar, her report: she is his manager, yet bob approves, not her."""
+    sandbox = estate_of_identities
+
+    def answer(request):
+        return [Answer("alice", ["Approve"]), Answer("bob", ["Approve"])]
+
+    with triggered_by("alice"), HitlResponder(answer) as responder:
+        # What the form says about who asked changes nothing.
+        dagrun, tis = run(lifecycle_dag, action="joiner", employee_id="E1051", role_template="admin",
+                          effective_date="2026-12-03", on_behalf_of="dave", requested_by="bob")
+
+    assert dagrun.state == "success"
+    [refusal] = responder.refusals
+    assert (refusal.answer.user, refusal.status) == ("alice", 403)
+    [(request, _approved)] = responder.answered
+    assert request.assignees == ["bob", "carol"]  # the manager alice is the requester: left out
+    assert "requested by alice on behalf of dave" in request.body
+    rows = changes_of(support_engine, "joiner:E1051:2026-12-03")
+    assert {(r.requested_by, r.approved_by) for r in rows} == {("alice", "bob")}
+    assert {(r.system, r.target) for r in rows if r.action == "grant"} == {("okta", "app-admins"),
+                                                                         ("ad", "Domain Admins")}
+    [ticket] = tickets(sandbox, "joiner:E1051:2026-12-03")
+    assert "requested by alice on behalf of dave." in ticket["fields"]["description"]
+    assert "Privileged access approved by bob." in ticket["comments"][0]["body"]
+
+
+def test_no_approver_but_the_requester_stops_the_run_naming_the_setting(
+        lifecycle_dag, estate_of_identities, tmp_path, monkeypatch):
+    policy = Path(ROOT / "include/config/access/policy.yaml").read_text()
+    policy = policy.replace("privileged_approvers: [bob, carol]", "privileged_approvers: [alice]")
+    (tmp_path / "policy.yaml").write_text(policy)
+    monkeypatch.setenv("PREP_SUPPORT_ACCESS_POLICY", str(tmp_path / "policy.yaml"))
+
+    with triggered_by("alice"):
+        dagrun, tis = run(lifecycle_dag, action="joiner", employee_id="E1051", role_template="admin",
+                          effective_date="2026-12-04")
+
+    assert dagrun.state == "failed" and tis["plan_changes"].state == "failed"
+    assert tis["approve_privileged"].state == "upstream_failed"
+    assert "app-admins" not in okta_user(estate_of_identities, "omar@example.com")["groups"]
+    assert not tickets(estate_of_identities, "joiner:E1051:2026-12-04")
+
+
+def test_the_requester_of_a_dag_test_run_is_recorded(lifecycle_dag, estate_of_identities, support_engine):
+    dagrun, _tis = run(lifecycle_dag, action="mover", employee_id="E1051", role_template="engineer",
+                       effective_date="2026-12-05", requested_by="carol")
+
+    assert dagrun.state == "success"
+    assert {r.requested_by for r in changes_of(support_engine, "mover:E1051:2026-12-05")} == {"dag_test"}

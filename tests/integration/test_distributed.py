@@ -369,7 +369,7 @@ def form_conf(dag_id: str, now: datetime) -> dict[str, Any] | None:
                          "impact": "Checkout pauses for a database upgrade", "workaround": "Retry after 10:00"},
         # A privileged joiner: the approval goes to priya's manager, never to priya.
         "user_lifecycle": {"action": "joiner", "employee_id": "E1053", "role_template": "admin",
-                           "effective_date": now.date().isoformat(), "requested_by": "analyst"},
+                           "effective_date": now.date().isoformat(), "on_behalf_of": "dave"},
         # The campaign of the quarter; its reviewers answer below.
         "access_review": {"campaign": f"{now.year}-Q{(now.month - 1) // 3 + 1}"},
     }.get(dag_id)

@@ -102,6 +102,8 @@ def test_who_may_do_what() -> None:
     # Reviewers: access_review only; answer its steps, never start a run or clear a task.
     assert ACCESS_REVIEWER not in sweep
     assert review[ACCESS_REVIEWER] == {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read"}}
+    # ... and user_lifecycle's privileged-access approvals, without triggering it.
+    assert dag_access_control("user_lifecycle")[ACCESS_REVIEWER] == review[ACCESS_REVIEWER]
     assert ("can_edit", "HITL Detail") in ROLE_PERMISSIONS[ACCESS_REVIEWER]
     assert not {("can_edit", "Task Instances"), ("can_edit", "DAG Runs")} & set(ROLE_PERMISSIONS[ACCESS_REVIEWER])
 

@@ -117,6 +117,9 @@ class Policy(_Strict):
     reviewers: Reviewers
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     leaver_approvers: list[Username] = Field(min_length=1)
+    # Who approves privileged grants of user_lifecycle after the person's manager (never the requester
+    # or the person); empty: the reviewers' fallback.
+    privileged_approvers: list[Username] = Field(default_factory=list)
     leaver_response_timeout_hours: float = Field(default=72, gt=0)
     evidence: Evidence = Field(default_factory=Evidence)
 
