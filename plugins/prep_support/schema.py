@@ -502,3 +502,73 @@ class UatTicketRow(Base):
     ticket_key: Mapped[str] = mapped_column(String(100))
     outcome: Mapped[str] = mapped_column(String(20), default="open")  # open | passed | failed | not done
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- How-to answers and shift handovers (migration 0008) ------------------------------------------
+
+
+class HowToDocumentRow(Base):
+    """A knowledge-base document: a resolved how-to ticket's answer, a runbook, a published page.
+
+    The full-text index is the database's own and lives beside it (migration 0008): on PostgreSQL a
+    generated ``search`` tsvector column with a GIN index, on SQLite the FTS5 table ``how_to_fts``
+    kept in step by triggers. Neither is mapped here; :mod:`prep_support.how_to_store` queries them.
+    """
+
+    __tablename__ = "how_to_documents"
+    __table_args__ = (UniqueConstraint("source", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(20))  # ticket | runbook | page
+    ref: Mapped[str] = mapped_column(String(300))  # the ticket key, the service id, the page title
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(String(1000))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HowToTermRow(Base):
+    """The knowledge base's vocabulary (see prep_support.how_to): stem, its usual word, documents having it."""
+
+    __tablename__ = "how_to_terms"
+
+    term: Mapped[str] = mapped_column(String(100), primary_key=True)
+    word: Mapped[str] = mapped_column(String(100))
+    docs: Mapped[int] = mapped_column(default=0)
+
+
+class HowToRequestRow(Base):
+    """A how-to request seen by how_to_answers: what was decided, suggested, and whether it deflected."""
+
+    __tablename__ = "how_to_requests"
+    __table_args__ = (UniqueConstraint("system", "request_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(20))  # jira
+    request_key: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(1000))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # suggested | no_match | other_language | no_terms
+    best_coverage: Mapped[float] = mapped_column(Float, default=0.0)
+    suggestions: Mapped[list] = mapped_column(JSON, default=list)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    deflected: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_id: Mapped[str] = mapped_column(String(250))
+
+
+class ShiftHandoverRow(Base):
+    """One team's handover at one shift change: what was in it and where it went."""
+
+    __tablename__ = "shift_handovers"
+    __table_args__ = (UniqueConstraint("team", "shift_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    team: Mapped[str] = mapped_column(String(100))
+    shift_start: Mapped[datetime] = mapped_column(UtcDateTime, index=True)  # the shift being handed over to
+    shift_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    since: Mapped[datetime] = mapped_column(UtcDateTime)  # the previous handover: failures counted from here
+    items: Mapped[int] = mapped_column(default=0)
+    summary: Mapped[dict] = mapped_column(JSON)
+    page_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
