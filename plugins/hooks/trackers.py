@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 6
 SEARCH_PAGE = 100  # Jira's largest page of search results
-LINK_TYPE = "Relates"  # a UAT sub-task <-> its release ticket
+LINK_TYPE = "Relates"  # a UAT sub-task <-> its release ticket; a recurrence <-> the earlier incident
+REOPENED_STATUS = "To Do"  # where a re-opened Jira incident goes back to
+STATE_IN_PROGRESS = "2"  # ServiceNow incident state a re-opened incident goes back to
 
 
 def is_transient(error: BaseException) -> tuple[bool, float | None]:
@@ -220,6 +222,21 @@ class JiraTracker(JiraIssues):
 
         unless_gone(f"Jira attach {file_name} to {ticket.key}", ticket.key, attach_once)
 
+    def reopen(self, ticket: Ticket, marker: str, text: str) -> None:
+        """Comment why, then transition the issue back to To Do (nothing if it is not done)."""
+        self.comment(ticket, marker, text)
+
+        def back_to_do() -> None:
+            category = self.client.get_issue(ticket.key, fields="status")["fields"]["status"].get("statusCategory")
+            if (category or {}).get("key") == "done":
+                self.move_to(ticket.key, REOPENED_STATUS)
+
+        unless_gone(f"Jira reopen {ticket.key}", ticket.key, back_to_do)
+
+    def link(self, ticket: Ticket, previous: Ticket) -> None:
+        """A recurrence's issue 'relates to' the earlier one; linking twice keeps one link."""
+        self.ensure_link(ticket.key, previous.key)
+
 
 class ServiceNowTracker:
     """Incidents in ServiceNow through our ServiceNowHook (Table API)."""
@@ -283,6 +300,26 @@ class ServiceNowTracker:
             self.hook.attach_file(ticket.id, file_name, content, "text/csv")
 
         with_retries(f"ServiceNow attach {file_name} to {ticket.key}", attach_once)
+
+    def reopen(self, ticket: Ticket, marker: str, text: str) -> None:
+        """A work note saying why, then state back to In Progress (nothing if it is still active)."""
+        self.comment(ticket, marker, text)
+
+        def back_in_progress() -> None:
+            record = self.hook.get_incident(ticket.id)
+            if str(record.get("active")).lower() == "false":
+                self.hook.update_incident(ticket.id, {"state": STATE_IN_PROGRESS})
+
+        with_retries(f"ServiceNow reopen {ticket.key}", back_in_progress)
+
+    def link(self, ticket: Ticket, previous: Ticket) -> None:
+        """A recurrence names the earlier incident as its parent (the incident table's reference field)."""
+        def link_once() -> None:
+            if self.hook.get_incident(ticket.id).get("parent_incident") == previous.id:  # read without links
+                return
+            self.hook.update_incident(ticket.id, {"parent_incident": previous.id})
+
+        with_retries(f"ServiceNow link {ticket.key} to {previous.key}", link_once)
 
     def _journal(self, ticket: Ticket) -> str:
         return "\n".join(self.hook.journal(ticket.id))

@@ -67,7 +67,16 @@ class Resolve:
     reason: str
 
 
-Action = Open | Update | Resolve
+@dataclass(frozen=True)
+class Reopen:
+    """Open a resolved incident and its ticket again: the problem came back soon after it was resolved."""
+
+    incident_id: int
+    state: str
+    evidence: str
+
+
+Action = Open | Update | Resolve | Reopen
 
 
 def dedup_key(check_id: str, kind: str) -> str:

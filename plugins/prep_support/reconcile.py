@@ -11,6 +11,8 @@ ticket, one comment per change and one message per event:
 3. Comments carry a marker (``[prep-support <key> #n]``) that is looked for before posting.
 4. Messages go to the outbox (``notifications``) under deterministic keys with
    ON CONFLICT DO NOTHING; sending them is another task's job.
+5. ``Reopen`` moves the ticket back first (marked comment, then the transition, both safe to
+   repeat) and then the row, so a killed try is planned and finished again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from prep_support.catalog import Catalog, Service
 from prep_support.health import FLAPPING
-from prep_support.incidents import Action, Open, OpenIncident, Resolve, Update, plan
+from prep_support.incidents import Action, Open, OpenIncident, Reopen, Resolve, Update, plan
 from prep_support.messages import human_duration, render, render_slack
 from prep_support.results import dialect_insert
 from prep_support.routing import ResolvedRoute, Routing
@@ -32,6 +34,9 @@ from prep_support.schema import IncidentRow, NotificationRow
 
 incidents = IncidentRow.__table__
 notifications = NotificationRow.__table__
+# Kinds whose changes of evidence go on the ticket only: a flapping check would repeat itself, and a data
+# incident gains a day per catch-up run; the channels hear when it opens, re-opens and resolves.
+QUIET_UPDATES = {FLAPPING, "data"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class Tracker(Protocol):
     def resolve(self, ticket: Ticket, marker: str, text: str) -> None: ...
 
     def attach(self, ticket: Ticket, file_name: str, content: bytes) -> None: ...
+
+    def reopen(self, ticket: Ticket, marker: str, text: str) -> None: ...
+
+    def link(self, ticket: Ticket, previous: Ticket) -> None: ...
 
 
 TrackerFor = Callable[[ResolvedRoute], Tracker]
@@ -83,7 +92,7 @@ def apply(engine: Engine, actions: Iterable[Action], catalog: Catalog, routing: 
           run_id: str, now: datetime) -> dict[str, int]:
     """Carry out the plan, then repair whatever an earlier, interrupted try left half done."""
     services = {service.id: service for service in catalog.services}
-    done = {"opened": 0, "linked": 0, "updated": 0, "resolved": 0}
+    done = {"opened": 0, "linked": 0, "updated": 0, "resolved": 0, "reopened": 0}
     for action in actions:
         if isinstance(action, Open):
             done["linked" if _insert_incident(engine, action, services, routing, run_id, now) else "opened"] += 1
@@ -98,6 +107,9 @@ def apply(engine: Engine, actions: Iterable[Action], catalog: Catalog, routing: 
                                                            incidents.c.status == "open")
                                    .values(status="resolving", updated_at=now))
             done["resolved"] += 1
+        elif isinstance(action, Reopen):
+            _reopen(engine, action, services, routing, tracker_for, now)
+            done["reopened"] += 1
     _repair(engine, services, routing, tracker_for, now, reasons={
         a.incident_id: a.reason for a in actions if isinstance(a, Resolve)
     })
@@ -140,9 +152,34 @@ def _update(engine: Engine, action: Update, services: dict[str, Service], routin
     with engine.begin() as connection:
         connection.execute(update(incidents).where(incidents.c.id == row.id, incidents.c.updates == row.updates)
                            .values(state=action.state, evidence=action.evidence, updates=number, updated_at=now))
-        if row.upstream_incident_id is None and row.kind != FLAPPING:
+        if row.upstream_incident_id is None and row.kind not in QUIET_UPDATES:
             _enqueue(connection, row.id, f"update-{number}", "updated", services[row.service_id], routing, context,
                      now)
+
+
+def _reopen(engine: Engine, action: Reopen, services: dict[str, Service], routing: Routing,
+            tracker_for: TrackerFor, now: datetime) -> None:
+    """The resolved incident is open again: its ticket moves back with a comment, the channels hear it once."""
+    with engine.connect() as connection:
+        row = connection.execute(select(incidents).where(incidents.c.id == action.incident_id)).one()
+    if row.status != "resolved":
+        return
+    number = row.updates + 1
+    context = _context(row, services, event="reopened", state=action.state, evidence=action.evidence)
+    if row.ticket_key:
+        ticket = Ticket(row.ticket_key, row.ticket_id, row.ticket_url)
+        tracker_for(routing.route(services[row.service_id])).reopen(
+            ticket, f"[prep-support {row.dedup_key} reopened #{number}]", render("notifications/ticket.txt.j2",
+                                                                                 **context))
+    with engine.begin() as connection:
+        changed = connection.execute(
+            update(incidents).where(incidents.c.id == row.id, incidents.c.status == "resolved",
+                                    incidents.c.updates == row.updates)
+            .values(status="open", state=action.state, evidence=action.evidence, updates=number, resolved_at=None,
+                    updated_at=now)).rowcount
+        if changed and row.upstream_incident_id is None:
+            _enqueue(connection, row.id, f"reopened-{number}", "reopened", services[row.service_id], routing,
+                     context, now)
 
 
 def _repair(engine: Engine, services: dict[str, Service], routing: Routing, tracker_for: TrackerFor, now: datetime,
@@ -163,6 +200,9 @@ def _repair(engine: Engine, services: dict[str, Service], routing: Routing, trac
         tracker = tracker_for(route) if row.upstream_incident_id is None else None
         if row.status == "open":
             ticket = _ensure_ticket(tracker, row, service, route)
+            previous = _previous_ticket(engine, row)
+            if previous is not None:
+                tracker.link(ticket, previous)
             context = _context(row, services, event="opened", ticket=ticket)
             with engine.begin() as connection:
                 connection.execute(update(incidents).where(incidents.c.id == row.id).values(
@@ -175,13 +215,31 @@ def _repair(engine: Engine, services: dict[str, Service], routing: Routing, trac
                 now - row.opened_at))
             if tracker is not None and row.ticket_key:
                 ticket = Ticket(row.ticket_key, row.ticket_id, row.ticket_url)
-                tracker.resolve(ticket, f"[prep-support {row.dedup_key} resolved]",
+                tracker.resolve(ticket, f"[prep-support {row.dedup_key} resolved{_cycle(row)}]",
                                 render("notifications/ticket.txt.j2", **context))
             with engine.begin() as connection:
                 connection.execute(update(incidents).where(incidents.c.id == row.id).values(
                     status="resolved", resolved_at=now, updated_at=now))
                 if row.upstream_incident_id is None:
-                    _enqueue(connection, row.id, "resolved", "resolved", service, routing, context, now)
+                    _enqueue(connection, row.id, f"resolved{_cycle(row)}", "resolved", service, routing, context, now)
+
+
+def _cycle(row) -> str:
+    """Tells apart the resolutions of an incident that can be re-opened (data): each is marked and told once.
+    Re-opening counts as an update, so the update number differs from one resolution to the next."""
+    return f"-{row.updates}" if row.kind == "data" else ""
+
+
+def _previous_ticket(engine: Engine, row) -> Ticket | None:
+    """The ticket of the last resolved incident of the same key, which a recurrence links to."""
+    if row.kind != "data":
+        return None
+    with engine.connect() as connection:
+        previous = connection.execute(
+            select(incidents).where(incidents.c.dedup_key == row.dedup_key, incidents.c.id != row.id,
+                                    incidents.c.status == "resolved", incidents.c.ticket_key.is_not(None))
+            .order_by(incidents.c.resolved_at.desc(), incidents.c.id.desc()).limit(1)).first()
+    return Ticket(previous.ticket_key, previous.ticket_id, previous.ticket_url) if previous else None
 
 
 def _ensure_ticket(tracker: Tracker, row, service: Service, route: ResolvedRoute) -> Ticket:
@@ -221,7 +279,8 @@ def _enqueue(connection: Connection, incident_id: int, step: str, event: str, se
                      render("notifications/incident.txt.j2", **context)))
     if route.channels.email:
         headline = {"opened": f"{context['incident']['state']}", "updated": f"now {context['incident']['state']}",
-                    "resolved": "recovered", "flapping": "flapping"}[event]
+                    "reopened": f"{context['incident']['state']} again", "resolved": "recovered",
+                    "flapping": "flapping"}[event]
         html = render("notifications/incident_email.html.j2", headline=headline, **context)
         rows.append(("email", channels.email.conn_id, ",".join(channels.email.to),
                      f"[{service.name}] {headline}: {context['check_id']}", html))

@@ -27,15 +27,18 @@ def dialect_insert(bind: Engine | Connection, table: Any) -> Insert:
     return dialect.insert(table)
 
 
-def upsert(engine: Engine | Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+def upsert(engine: Engine | Connection, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+           newer: str | None = None) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE on PostgreSQL and SQLite (in the caller's transaction
-    when given a Connection)."""
+    when given a Connection). With ``newer`` (a column), a stored row is replaced only by a row whose
+    value there is not older: a late write of an earlier result does not undo a later one."""
     if not rows:
         return
     statement = dialect_insert(engine, table)
     columns = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
-        index_elements=list(keys), set_={name: statement.excluded[name] for name in columns}
+        index_elements=list(keys), set_={name: statement.excluded[name] for name in columns},
+        where=None if newer is None else table.c[newer] <= statement.excluded[newer],
     )
     with _transaction(engine) as connection:
         # PostgreSQL allows 65,535 parameters per statement; stay well below.

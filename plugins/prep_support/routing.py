@@ -8,17 +8,21 @@ Connection) and email (addresses). Validated when a DAG parses, like the catalog
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prep_support import paths
 from prep_support.catalog import Catalog, Service
 from prep_support.health import Thresholds
 
 PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
+DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
 class RoutingError(ValueError):
@@ -77,6 +81,22 @@ class Routing(_Strict):
     thresholds: Thresholds = Thresholds()
     defaults: Route = Route()
     services: dict[str, ServiceRoute] = {}
+    # A data problem back within this long after its incident resolved re-opens the same ticket;
+    # later it opens a new one, linked to the old. Written as 7d, 12h or 90m.
+    reopen_within: timedelta = timedelta(days=7)
+
+    @field_validator("reopen_within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        match = DURATION.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"expected a duration such as 7d, 12h or 90m, got {value!r}")
+        duration = timedelta(**{UNITS[match[2]]: int(match[1])})
+        if duration > timedelta(days=365):
+            raise ValueError(f"{value!r} is longer than a year")
+        return duration
 
     def route(self, service: Service) -> ResolvedRoute:
         override = self.services.get(service.id) or ServiceRoute()

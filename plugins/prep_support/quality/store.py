@@ -18,7 +18,8 @@ results = QualityResultRow.__table__
 
 def record_outcomes(engine: Engine, suite: Suite, outcomes: Iterable[CheckOutcome], interval_start: datetime,
                     interval_end: datetime, run_id: str, now: datetime) -> int:
-    """Upsert every outcome of one validation in one transaction: all of them or none."""
+    """Upsert every outcome of one validation in one transaction: all of them or none. An interval keeps
+    its latest evaluation: a run finishing late with an earlier result does not replace a newer one."""
     rows = [
         {"suite_id": suite.id, "check_id": o.check_id, "interval_start": interval_start,
          "interval_end": interval_end, "expectation": o.expectation, "severity": o.severity,
@@ -29,7 +30,7 @@ def record_outcomes(engine: Engine, suite: Suite, outcomes: Iterable[CheckOutcom
          "run_id": run_id, "evaluated_at": now}
         for o in outcomes
     ]
-    upsert(engine, results, rows, ["suite_id", "check_id", "interval_start"])
+    upsert(engine, results, rows, ["suite_id", "check_id", "interval_start"], newer="evaluated_at")
     return len(rows)
 
 

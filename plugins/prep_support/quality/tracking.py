@@ -1,88 +1,98 @@
 """Failing data-quality checks become incidents; warnings become messages.
 
-The same level-based reconciliation as monitoring (``prep_support.incidents.plan`` and
-``prep_support.reconcile.apply``), over data-quality checks instead of probes:
+The plan is ``prep_support.quality.incident_plan`` (a function of every interval's latest result,
+whatever order the runs finished in); this module loads its inputs from the support database and
+carries it out with ``prep_support.reconcile.apply``:
 
-- a ``fail`` check with a failing interval (its latest check failed) in the lookback window (90 days
-  before the newest interval recorded) should have one open incident, keyed ``dq/<suite>/<check>/data``.
-  A failed day keeps the incident open until it is re-checked and passes (or ages out of the
-  window): later days passing do not mean the bad rows of that day were fixed;
-  its evidence (failing days, unexpected counts, a summary of sample rows) changes when the
-  numbers do, which comments on the ticket; when every interval in the window passes
-  (re-checked after a fix, or by a backfill), it is resolved;
-- a ``warn`` check that fails notifies the service's channels once per interval, no incident;
-- the failing rows' sample goes on the ticket as a CSV attachment (sensitive columns masked).
+- a ``fail`` check has one incident, keyed ``dq/<suite>/<check>/data``, open while the latest result
+  of any of its intervals fails; its evidence lists each failing interval with its counts and its
+  failing-rows sample, attached to the ticket as CSV (sensitive columns masked). A later day passing
+  changes nothing about an earlier day: the incident resolves when every failing day, re-checked,
+  passes. New failing days comment on the ticket; the channels hear the opening, a re-opening and
+  the resolution only, so a catch-up or a backfill of N days sends one message per failing check;
+- a problem back within ``reopen_within`` (routing.yaml) re-opens the same ticket, later a new
+  ticket linked to the old one;
+- a ``warn`` check that fails notifies the service's channels once per interval, no incident.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from prep_support.catalog import Catalog
-from prep_support.incidents import CheckView, plan
 from prep_support.messages import render_slack
 from prep_support.quality.config import Suite
-from prep_support.quality.store import recent_results, results
+from prep_support.quality.incident_plan import (
+    DATA,
+    Evaluation,
+    Resolved,
+    Wanted,
+    evidence,
+    failing_intervals,
+    plan,
+    sample_name,
+)
+from prep_support.quality.store import results
 from prep_support.reconcile import Ticket, TrackerFor, apply, incidents, open_incidents, queue_message
 from prep_support.routing import Routing
-
-DATA = "data"
-FAILING = "failing"
-LOOKBACK = timedelta(days=90)
-SAMPLE_IN_MESSAGE = 3
 
 
 def check_key(suite_id: str, check_id: str) -> str:
     return f"dq/{suite_id}/{check_id}"
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A check's recorded outcomes in the lookback window."""
-
-    suite: Suite
-    check_id: str
-    failing: list[Any]  # dq_results rows that failed, oldest first
-    latest: Any  # the newest row
+def dedup_key(suite_id: str, check_id: str) -> str:
+    return f"{check_key(suite_id, check_id)}/{DATA}"
 
 
-def findings(rows: Iterable[Any], suites: dict[str, Suite]) -> list[Finding]:
-    grouped: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in rows:
-        if row.suite_id in suites:
-            grouped[(row.suite_id, row.check_id)].append(row)
-    found = []
-    for (suite_id, check_id), group in sorted(grouped.items()):
-        group.sort(key=lambda row: row.interval_start)
-        found.append(Finding(suites[suite_id], check_id, [r for r in group if not r.success], group[-1]))
-    return found
+def failing_rows(engine: Engine) -> list[Any]:
+    """Every interval whose latest recorded result failed (``dq_results`` keeps the latest per interval)."""
+    with engine.connect() as connection:
+        return connection.execute(select(results).where(results.c.success.is_(False))
+                                  .order_by(results.c.suite_id, results.c.check_id, results.c.interval_start)).all()
 
 
-def evidence(finding: Finding) -> str:
-    """Failing days, the newest failure's numbers and a few sample rows: it changes when the numbers do."""
-    days = ", ".join(row.interval_start.strftime("%Y-%m-%d") for row in finding.failing)
-    newest = finding.failing[-1]
-    if newest.unexpected_count is not None:
-        numbers = f"{newest.unexpected_count} unexpected of {newest.element_count}"
-        if newest.unexpected_percent is not None:
-            numbers += f" ({newest.unexpected_percent:.2f}%)"
-    else:
-        numbers = f"observed {newest.observed_value!r}"
-    text = f"{finding.suite.dataset} failing on {days}; {newest.interval_start:%Y-%m-%d}: {numbers}"
-    sample = newest.sample or {}
-    if sample.get("rows"):
-        shown = [", ".join(f"{c}={v}" for c, v in zip(sample["columns"], row, strict=False))
-                 for row in sample["rows"][:SAMPLE_IN_MESSAGE]]
-        text += f"; sample ({len(sample['rows'])} rows attached): " + " | ".join(shown)
-    return text
+def evaluation(row: Any) -> Evaluation:
+    return Evaluation(row.suite_id, row.check_id, row.interval_start, row.interval_end, row.success,
+                      row.evaluated_at, row.unexpected_count, row.element_count, row.unexpected_percent,
+                      row.observed_value)
+
+
+def last_resolved(engine: Engine) -> dict[str, Resolved]:
+    """The most recent resolution of each data incident key (a recurrence may re-open it)."""
+    newest = (select(incidents.c.dedup_key, func.max(incidents.c.resolved_at).label("at"))
+              .where(incidents.c.kind == DATA, incidents.c.status == "resolved").group_by(incidents.c.dedup_key)
+              .subquery())
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(incidents.c.id, incidents.c.dedup_key, incidents.c.resolved_at)
+            .join(newest, (newest.c.dedup_key == incidents.c.dedup_key) & (newest.c.at == incidents.c.resolved_at))
+            .where(incidents.c.kind == DATA, incidents.c.status == "resolved")).all()
+    return {row.dedup_key: Resolved(row.id, row.resolved_at) for row in sorted(rows, key=lambda r: r.id)}
+
+
+def wanted_incidents(rows: Iterable[Any], suites: dict[str, Suite]) -> list[Wanted]:
+    """One wanted incident per ``fail`` check of a known suite with failing intervals."""
+    rows = [row for row in rows if row.suite_id in suites and _severity(suites[row.suite_id], row.check_id) == "fail"]
+    with_sample = {(r.suite_id, r.check_id, r.interval_start): bool((r.sample or {}).get("rows")) for r in rows}
+    wanted = []
+    for (suite_id, check_id), failing in failing_intervals(evaluation(row) for row in rows).items():
+        suite = suites[suite_id]
+        samples = {e.interval_start: with_sample[(suite_id, check_id, e.interval_start)] for e in failing}
+        wanted.append(Wanted(dedup_key(suite_id, check_id), suite.service, check_key(suite_id, check_id),
+                             evidence(suite.dataset, failing, samples)))
+    return wanted
+
+
+def _severity(suite: Suite, check_id: str) -> str | None:
+    check = next((c for c in suite.checks if c.id == check_id), None)
+    return check.severity if check is not None else None
 
 
 def sample_csv(row: Any) -> bytes | None:
@@ -98,73 +108,62 @@ def sample_csv(row: Any) -> bytes | None:
 
 def reconcile_quality(engine: Engine, suites: list[Suite], catalog: Catalog, routing: Routing,
                       tracker_for: TrackerFor, run_id: str, now: datetime,
-                      lookback: timedelta = LOOKBACK) -> dict[str, Any]:
+                      reopen_within: timedelta | None = None) -> dict[str, Any]:
     """Incidents for failing checks, messages for warnings, samples on tickets."""
     by_id = {suite.id: suite for suite in suites}
-    with engine.connect() as connection:
-        newest = connection.execute(select(results.c.interval_end).order_by(results.c.interval_end.desc())
-                                    .limit(1)).scalar()
-    if newest is None:
-        return {"opened": 0, "updated": 0, "resolved": 0, "warnings": 0}
-    found = findings(recent_results(engine, newest - lookback), by_id)
-    views = []
-    for finding in found:
-        if finding.suite.check(finding.check_id).severity != "fail":
-            continue
-        failing = bool(finding.failing)
-        views.append(CheckView(check_key(finding.suite.id, finding.check_id), finding.suite.service,
-                               FAILING if failing else "ok", DATA if failing else "", False,
-                               evidence(finding) if failing else ""))
+    rows = failing_rows(engine)
     ours = [incident for incident in open_incidents(engine) if incident.kind == DATA]
-    actions = plan(views, {}, {}, ours, set())
+    actions = plan(wanted_incidents(rows, by_id), ours, last_resolved(engine), now,
+                   routing.reopen_within if reopen_within is None else reopen_within)
     done: dict[str, Any] = apply(engine, actions, catalog, routing, tracker_for, run_id, now)
-    done["attached"] = _attach_samples(engine, found, tracker_for, routing, catalog)
-    done["warnings"] = _queue_warnings(engine, found, catalog, routing, now)
+    done["attached"] = _attach_samples(engine, rows, tracker_for, routing, catalog)
+    done["warnings"] = _queue_warnings(engine, rows, by_id, catalog, routing, now)
     return done
 
 
-def _attach_samples(engine: Engine, found: list[Finding], tracker_for: TrackerFor, routing: Routing,
+def _attach_samples(engine: Engine, rows: list[Any], tracker_for: TrackerFor, routing: Routing,
                     catalog: Catalog) -> int:
+    """Each failing interval's sample on its open ticket, once (the tracker looks for the file name first)."""
     services = {service.id: service for service in catalog.services}
-    by_key = {check_key(f.suite.id, f.check_id): f for f in found if f.failing}
+    by_key: dict[str, list[Any]] = {}
+    for row in rows:
+        by_key.setdefault(dedup_key(row.suite_id, row.check_id), []).append(row)
     attached = 0
     with engine.connect() as connection:
-        rows = connection.execute(select(incidents).where(incidents.c.status == "open", incidents.c.kind == DATA,
-                                                          incidents.c.ticket_key.is_not(None))).all()
-    for row in rows:
-        finding = by_key.get(row.check_id)
-        content = sample_csv(finding.failing[-1]) if finding else None
-        if content is None:
-            continue
-        tracker = tracker_for(routing.route(services[row.service_id]))
-        name = f"failing-rows-{finding.suite.id}-{finding.check_id}-{finding.failing[-1].interval_start:%Y%m%d}.csv"
-        tracker.attach(Ticket(row.ticket_key, row.ticket_id, row.ticket_url), name, content)
-        attached += 1
+        open_rows = connection.execute(select(incidents).where(
+            incidents.c.status == "open", incidents.c.kind == DATA, incidents.c.ticket_key.is_not(None))).all()
+    for incident in open_rows:
+        tracker = tracker_for(routing.route(services[incident.service_id]))
+        for row in by_key.get(incident.dedup_key, []):
+            content = sample_csv(row)
+            if content is None:
+                continue
+            tracker.attach(Ticket(incident.ticket_key, incident.ticket_id, incident.ticket_url),
+                           sample_name(evaluation(row)), content)
+            attached += 1
     return attached
 
 
-def _queue_warnings(engine: Engine, found: list[Finding], catalog: Catalog, routing: Routing,
+def _queue_warnings(engine: Engine, rows: list[Any], suites: dict[str, Suite], catalog: Catalog, routing: Routing,
                     now: datetime) -> int:
     services = {service.id: service for service in catalog.services}
     queued = 0
     with engine.begin() as connection:
-        for finding in found:
-            check = finding.suite.check(finding.check_id)
-            if check.severity != "warn":
+        for row in rows:
+            suite = suites.get(row.suite_id)
+            if suite is None or _severity(suite, row.check_id) != "warn":
                 continue
-            service = services[finding.suite.service]
+            check = suite.check(row.check_id)
+            service = services[suite.service]
             route = routing.route(service)
-            for row in finding.failing:
-                one = Finding(finding.suite, finding.check_id, [row], row)
-                # The evidence quotes the failing rows: escaped for Slack, like every value.
-                body = render_slack("notifications/quality_warning.txt.j2", service=service,
-                                    suite=finding.suite, check=check, row=row, evidence=evidence(one))
-                day = row.interval_start.strftime("%Y-%m-%d")
-                if route.channels.slack:
-                    queue_message(connection, key=f"dq:{finding.suite.id}:{finding.check_id}:{day}:warn:slack",
-                                  incident_id=None, event="warning", channel="slack",
-                                  conn_id=route.channels.slack.conn_id, target=route.slack_channel or "",
-                                  subject="", body=body, now=now)
-                    queued += 1
+            one = evidence(suite.dataset, [evaluation(row)], {row.interval_start: bool((row.sample or {}).get("rows"))})
+            # The evidence quotes the failing rows: escaped for Slack, like every value.
+            body = render_slack("notifications/quality_warning.txt.j2", service=service, suite=suite, check=check,
+                                row=row, evidence=one)
+            day = row.interval_start.strftime("%Y-%m-%d")
+            if route.channels.slack:
+                queue_message(connection, key=f"dq:{suite.id}:{row.check_id}:{day}:warn:slack", incident_id=None,
+                              event="warning", channel="slack", conn_id=route.channels.slack.conn_id,
+                              target=route.slack_channel or "", subject="", body=body, now=now)
+                queued += 1
     return queued
-
