@@ -11,9 +11,23 @@ the query generator ``jsonquery.html`` (https://labs.nagios.com/2014/06/19/explo
   ``query=programstatus`` answers ``data.programstatus``.
 - ``GET /nagios/cgi-bin/archivejson.cgi?query=statechangelist&objecttype=service&hostname=H
   &servicedescription=S&starttime=<s>&endtime=<s>[&start=N&count=N]``: ``data.statechangelist``,
-  an "Initial Service Pseudo-State" at ``starttime`` (the state then), the state changes in
-  [starttime, endtime] paged by ``start``/``count``, and a "Final Service Pseudo-State" at
-  ``endtime``. Archive states are archive bits (8 ok, 16 warning, 32 critical, 64 unknown).
+  the service's log entries in [starttime, endtime] paged by ``start``/``count``, framed by two
+  pseudo-states written exactly as ``json_archive_statechangelist`` in ``cgi/archivejson.c``
+  writes them (and so unlike what their names promise):
+
+  * "Initial Service Pseudo-State" at ``starttime``, on every page, but only when the service has
+    an entry in [starttime, endtime]. Its state is the service's last entry before ``starttime``
+    in the archives read, or 0 (``AU_STATE_NO_DATA``, ``"no_data"``) when they hold none (the
+    service was added after it, ``nagios_since`` of :mod:`sandbox.telemetry`).
+  * "Final Service Pseudo-State" at ``endtime``, whenever the service is in the archives read.
+    Its state is that of the *last entry the CGI read*, of whatever service, up to the end of the
+    newest archive file: another service's alert after ``endtime`` shows up here.
+
+  The archives read are daily files (``log_rotation_method=d``, rotated at midnight UTC here),
+  from the one holding ``endtime`` back to four before the one holding ``starttime`` (the CGI's
+  default ``backtrackedarchives`` for daily rotation). Each file begins with a
+  ``CURRENT SERVICE STATE`` entry per service (``log_current_states=1``), then the alerts.
+  Archive states are archive bits (8 ok, 16 warning, 32 critical, 64 unknown, 0 no data).
   ``starttime``/``endtime`` are Unix seconds, or relative to now with a sign (``-3600``).
 
 ``formatoptions=enumerate`` turns enumerated values into their names (``"ok"``,
@@ -47,7 +61,9 @@ MAX_ATTEMPTS = 3
 # statusjson.cgi: SERVICE_PENDING .. SERVICE_CRITICAL (include/statusdata.h)
 STATUS_CODES = {"pending": 1, "ok": 2, "warning": 4, "unknown": 8, "critical": 16}
 # archivejson.cgi: AU_STATE_SERVICE_* (include/archiveutils.h)
-ARCHIVE_STATES = {"ok": 8, "warning": 16, "critical": 32, "unknown": 64}
+ARCHIVE_STATES = {"no_data": 0, "ok": 8, "warning": 16, "critical": 32, "unknown": 64}
+ARCHIVE_FILE_S = 86_400  # log_rotation_method=d
+BACKTRACKED_ARCHIVES = 4  # archivejson's default for daily rotation
 LAST_HARD_STATE = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 HARD_STATE_TYPE = 1  # HARD_STATE in statusjson, AU_STATETYPE_HARD in archivejson
 SERVICE_OBJECT_TYPE = 2  # AU_OBJTYPE_SERVICE
@@ -205,6 +221,43 @@ def statechange(cgi: Cgi, app: str, at_s: int, state: str, output: str | None = 
             "state": cgi.enum(state, ARCHIVE_STATES[state]), "plugin_output": output}
 
 
+def archived_log(cgi: Cgi, start_time: int, end_time: int) -> list[tuple[int, int, str, str]]:
+    """``(timestamp, service order, app, state)`` of every entry in the archive files the CGI reads."""
+    first_file = start_time // ARCHIVE_FILE_S - BACKTRACKED_ARCHIVES
+    last_read = min(int(cgi.now_s), (end_time // ARCHIVE_FILE_S + 1) * ARCHIVE_FILE_S - 1)
+    entries = []
+    for order, app in enumerate(cgi.telemetry.apps):
+        since = cgi.telemetry.nagios_since_s(app) or 0
+        rotations = [day * ARCHIVE_FILE_S for day in range(first_file, last_read // ARCHIVE_FILE_S + 1)]
+        entries += [(at, order, app, cgi.telemetry.nagios_state_at(app, at)) for at in rotations if at >= since]
+        entries += [(at, order, app, state) for at, state in cgi.telemetry.nagios_changes(app)
+                    if max(since, first_file * ARCHIVE_FILE_S) <= at <= last_read]
+    return sorted(entries)
+
+
+def statechangelist(cgi: Cgi, app: str, start_time: int, end_time: int, start: int,
+                    count: int) -> list[dict[str, Any]]:
+    """``data.statechangelist``: the loop of ``json_archive_statechangelist``, quirks included."""
+    log = archived_log(cgi, start_time, end_time)
+    initial_state, seen_first, current, listed = "no_data", False, 0, []
+    for at, _order, entry_app, state in log:
+        if entry_app != app or at > end_time:
+            continue
+        if at < start_time:
+            initial_state = state
+            continue
+        if not seen_first:
+            listed.append(statechange(cgi, app, start_time, initial_state, "Initial Service Pseudo-State"))
+            seen_first = True
+        if current >= start and (not count or current - start < count):
+            listed.append(statechange(cgi, app, at, state))
+        current += 1
+    if any(entry_app == app for _at, _order, entry_app, _state in log):
+        # The state of the last entry read, whichever service it belongs to.
+        listed.append(statechange(cgi, app, end_time, log[-1][3], "Final Service Pseudo-State"))
+    return listed
+
+
 router = APIRouter(prefix=f"{PREFIX}/cgi-bin", tags=["nagios"])
 
 
@@ -248,14 +301,7 @@ async def archivejson(request: Request) -> JSONResponse | HTMLResponse:
         start, count = cgi.count_option("start"), cgi.count_option("count")
     except CgiError as error:
         return cgi.envelope(query, type_code=error.type_code, message=str(error))
-    changes = cgi.telemetry.nagios_changes(app)
-    within = [(when, state) for when, state in changes if start_time <= when <= end_time]
-    page = within[start:start + count] if count else within[start:]
-    entries = [statechange(cgi, app, start_time, cgi.telemetry.nagios_state_at(app, start_time - 1),
-                           "Initial Service Pseudo-State")]
-    entries += [statechange(cgi, app, when, state) for when, state in page]
-    entries.append(statechange(cgi, app, end_time, cgi.telemetry.nagios_state_at(app, end_time),
-                               "Final Service Pseudo-State"))
+    entries = statechangelist(cgi, app, start_time, end_time, start, count)
     selectors: dict[str, Any] = {"starttime": start_time * 1000, "endtime": end_time * 1000,
                                  "hostname": app, "servicedescription": SERVICE_DESCRIPTION}
     selectors.update({name: value for name, value in (("start", start), ("count", count)) if value})

@@ -95,6 +95,7 @@ class Incident(BaseModel):
     latency_factor: float = Field(default=1.0, gt=0, le=1000)
     error_rate: float | None = Field(default=None, ge=0, le=1)
     nagios_state: NagiosState = "critical"
+    nagios_since: AwareDatetime | None = None
 
     @property
     def start_s(self) -> int:
@@ -112,7 +113,8 @@ class Incident(BaseModel):
             return None if math.isinf(seconds) else datetime.fromtimestamp(seconds, UTC).isoformat()
 
         return {"start": iso(self.start_s), "end": iso(self.end_s), "latency_factor": self.latency_factor,
-                "error_rate": self.error_rate, "nagios_state": self.nagios_state}
+                "error_rate": self.error_rate, "nagios_state": self.nagios_state,
+                "nagios_since": None if self.nagios_since is None else self.nagios_since.isoformat()}
 
 
 def minute_floor(epoch_s: float) -> int:
@@ -179,6 +181,11 @@ class Telemetry:
             if when <= at_s:
                 state = changed_to
         return state
+
+    def nagios_since_s(self, app: str) -> int | None:
+        """When Nagios began checking the app's service (None: for ever)."""
+        incident = self.incidents.get(app)
+        return None if incident is None or incident.nagios_since is None else int(incident.nagios_since.timestamp())
 
 
 def event_indices(minute_start: int, count: int, start_ms: int, end_ms: int) -> range:

@@ -18,6 +18,7 @@ CGIs are under ``{base_path}/cgi-bin``), ``timeout``, ``verify``.
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -35,6 +36,7 @@ ARCHIVE_STATES = {8: "ok", 16: "warning", 32: "critical", 64: "unknown"}
 SEVERITY = {"ok": 0, "pending": 1, "warning": 2, "unknown": 3, "critical": 4}
 PAGE_SIZE = 200
 PSEUDO_STATE_SUFFIX = "Pseudo-State"  # "Initial/Final Service Pseudo-State" entries archivejson adds
+NO_DATA = 0  # AU_STATE_NO_DATA (include/archiveutils.h): an Initial pseudo-state the archive could not fill
 
 
 class NagiosQueryError(RuntimeError):
@@ -95,54 +97,79 @@ class NagiosHook(BaseHook):
         }
 
     def state_changes(self, host: str, service: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """The archive's state-change list for [start, end): every page, with the pseudo-states.
+        """The service's archived states in [start, end), oldest first: every page.
 
-        Each entry is ``{"at": datetime, "state": str, "output": str}``, oldest first: the
-        "Initial Service Pseudo-State" (the state before ``start``), the changes, the "Final"
-        one. Nagios counts whole seconds and includes ``endtime``, so the query ends a second early.
+        Each entry is ``{"at": datetime, "state": str, "output": str}``. The first is the
+        "Initial Service Pseudo-State" (the state before ``start``) when Nagios knows it; the
+        "Final" one is never returned (see ``_statechangelist``). Nagios counts whole seconds and
+        includes ``endtime``, so the query ends a second early.
         """
-        start_s = math.floor(epoch_seconds(start, "start"))
-        end_s = math.ceil(epoch_seconds(end, "end")) - 1
-        if end_s < start_s:
-            raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+        initial, changes = self._statechangelist(host, service, *_seconds(start, end))
+        return ([initial] if initial is not None and initial["state"] is not None else []) + changes
+
+    def _statechangelist(self, host: str, service: str, start_s: int, end_s: int,
+                         first_page_only: bool = False) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The Initial pseudo-state (None when Nagios wrote none) and the entries of [start_s, end_s].
+
+        Two quirks of ``json_archive_statechangelist`` (``cgi/archivejson.c`` in Nagios Core 4):
+        the Initial pseudo-state is written only when the service has an entry in the interval,
+        and its state is 0 (no data; ``"state": None`` here) when the archives read hold nothing
+        of the service before ``starttime``; the Final pseudo-state carries the state of the last
+        log entry the CGI read, of *any* service, so it says nothing about this one and is dropped.
+        Both are repeated on every page.
+        """
+        page_size = 1 if first_page_only else PAGE_SIZE
         params: dict[str, Any] = {"query": "statechangelist", "objecttype": "service", "hostname": host,
                                   "servicedescription": service, "starttime": start_s, "endtime": end_s,
-                                  "count": PAGE_SIZE}
-        initial: list[dict[str, Any]] = []
+                                  "count": page_size}
+        initial: dict[str, Any] | None = None
         changes: list[dict[str, Any]] = []
-        final: list[dict[str, Any]] = []
         offset = 0
         while True:
             page = self._cgi("archivejson.cgi", {**params, "start": offset})["statechangelist"]
-            final, before = [], len(changes)  # every page repeats the pseudo-states: first initial, last final
+            before = len(changes)
             for item in page:
-                entry = {"at": _time(item["timestamp"]), "state": _state(item["state"], ARCHIVE_STATES),
-                         "output": item.get("plugin_output", "")}
-                if not entry["output"].endswith(PSEUDO_STATE_SUFFIX):
-                    changes.append(entry)
-                elif entry["output"].startswith("Initial"):
-                    initial = initial or [entry]
-                else:
-                    final = [entry]
-            if len(changes) - before < PAGE_SIZE:
+                output = item.get("plugin_output", "")
+                if output.startswith("Initial ") and output.endswith(PSEUDO_STATE_SUFFIX):
+                    no_data = item["state"] in (NO_DATA, "no_data")
+                    initial = initial or {"at": _time(item["timestamp"]), "output": output,
+                                          "state": None if no_data else _state(item["state"], ARCHIVE_STATES)}
+                elif not output.endswith(PSEUDO_STATE_SUFFIX):
+                    changes.append({"at": _time(item["timestamp"]), "state": _state(item["state"], ARCHIVE_STATES),
+                                    "output": output})
+            if first_page_only or len(changes) - before < page_size:
                 break
-            offset += PAGE_SIZE
-        return initial + changes + final
+            offset += page_size
+        return initial, changes
 
     def worst_state(self, host: str, service: str, start: datetime, end: datetime) -> str:
         """The worst state the service was in during [start, end): the one in force at start, or any after.
 
-        Raises NagiosQueryError when the archive knows nothing of the service in that interval.
+        Raises NagiosQueryError when the archive cannot tell the state in that interval.
         """
-        entries = self.state_changes(host, service, start, end)
-        if not entries:
-            raise NagiosQueryError(f"Nagios has no state history for {host}/{service} in [{start}, {end})")
-        start_at = datetime.fromtimestamp(math.floor(epoch_seconds(start)), UTC)
+        start_s, end_s = _seconds(start, end)
+        initial, changes = self._statechangelist(host, service, start_s, end_s)
+        if initial is None:  # no entry of the service in the interval: it kept the state it had at start
+            return self._state_throughout(host, service, start_s, start, end)
+        start_at = datetime.fromtimestamp(start_s, UTC)
         # A change at exactly ``start`` is in force at start; the initial pseudo-state is what came before it.
-        at_start = [entry for entry in entries if entry["at"] <= start_at]
-        states = [at_start[-1]["state"]] if at_start else []
-        states += [entry["state"] for entry in entries if entry["at"] > start_at]
+        at_start = [entry["state"] for entry in changes if entry["at"] <= start_at][-1:] or (
+            [initial["state"]] if initial["state"] is not None else [])
+        states = at_start + [entry["state"] for entry in changes if entry["at"] > start_at]
         return max(states, key=SEVERITY.__getitem__)
+
+    def _state_throughout(self, host: str, service: str, start_s: int, start: datetime, end: datetime) -> str:
+        """The state of a service with no archived entry in [start, end): the state it had at start.
+
+        Asked as the Initial pseudo-state of [start, now] (one entry is enough); when nothing was
+        logged since either, the state has not changed since before start and the current status says it.
+        """
+        initial, _changes = self._statechangelist(host, service, start_s, math.floor(time.time()), first_page_only=True)
+        if initial is None:
+            return self.service_status(host, service)["state"]
+        if initial["state"] is None:
+            raise NagiosQueryError(f"Nagios has no state history for {host}/{service} in [{start}, {end})")
+        return initial["state"]
 
     def test_connection(self) -> tuple[bool, str]:
         try:
@@ -170,6 +197,15 @@ def _state(value: int | str, numeric: dict[int, str]) -> str:
     if value not in numeric:
         raise NagiosQueryError(f"Nagios answered an unknown state code {value}")
     return numeric[value]
+
+
+def _seconds(start: datetime, end: datetime) -> tuple[int, int]:
+    """The CGI's ``starttime``/``endtime`` for [start, end): whole seconds, ``endtime`` included."""
+    start_s = math.floor(epoch_seconds(start, "start"))
+    end_s = math.ceil(epoch_seconds(end, "end")) - 1
+    if end_s < start_s:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+    return start_s, end_s
 
 
 def _time(milliseconds: int | None) -> datetime | None:

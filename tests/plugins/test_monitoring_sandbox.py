@@ -281,7 +281,8 @@ def test_incidents_are_listed_replaced_and_cleared(sandbox: Any) -> None:
     requests.put(path, json={"start": "2024-05-01T11:00:00Z", "end": "2024-05-01T11:30:00Z"}, timeout=TIMEOUT)
     listed = requests.get(url(sandbox, "/telemetry/_sandbox/incidents"), timeout=TIMEOUT).json()["incidents"]
     assert listed == {APP: {"start": "2024-05-01T11:00:00+00:00", "end": "2024-05-01T11:30:00+00:00",
-                            "latency_factor": 1.0, "error_rate": None, "nagios_state": "critical"}}
+                            "latency_factor": 1.0, "error_rate": None, "nagios_state": "critical",
+                            "nagios_since": None}}
     assert requests.delete(path, timeout=TIMEOUT).json() == {"app": APP, "cleared": True}
 
 

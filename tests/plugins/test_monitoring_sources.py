@@ -226,12 +226,59 @@ def test_nagios_asks_the_archive_for_the_interval_page_by_page(sandbox: Any, mon
     assert sent[0]["endtime"] == [str(int(past[1].timestamp()) - 1)]  # Nagios includes endtime
     assert (sent[0]["hostname"], sent[0]["servicedescription"], sent[0]["objecttype"]) == ([APP], ["HTTP"],
                                                                                           ["service"])
+    # The Initial pseudo-state, then the changes; the Final pseudo-state is not the service's (below).
     assert [(entry["at"] - start, entry["state"]) for entry in changes] == [
         (timedelta(0), "ok"),
         (timedelta(minutes=3), "critical"),
         (timedelta(minutes=6), "ok"),
-        (WINDOW - timedelta(seconds=1), "ok"),
     ]
+
+
+@pytest.fixture
+def mid_morning() -> Interval:
+    """10:00-10:10 UTC three days ago: the rest of that day is in the same Nagios archive file."""
+    start = this_minute().replace(hour=10, minute=0) - timedelta(days=3)
+    return start, start + WINDOW
+
+
+def archive_answer(sandbox: Any, interval: Interval) -> list[dict[str, Any]]:
+    response = requests.get(
+        f"{sandbox.base_url}/nagios/cgi-bin/archivejson.cgi", auth=("nagiosadmin", "nagios-sandbox"),
+        params={"query": "statechangelist", "objecttype": "service", "hostname": APP, "servicedescription": "HTTP",
+                "starttime": int(interval[0].timestamp()), "endtime": int(interval[1].timestamp()) - 1},
+        timeout=TIMEOUT)
+    response.raise_for_status()
+    return response.json()["data"]["statechangelist"]
+
+
+def test_nagios_initial_pseudo_state_without_data_is_not_a_state(sandbox: Any, mid_morning: Interval) -> None:
+    """A service Nagios began checking inside the interval: the Initial pseudo-state says 0 (no data)."""
+    start = mid_morning[0]
+    put_incident(sandbox, APP, {"start": (start + timedelta(minutes=3)).isoformat(),
+                                "end": (start + timedelta(minutes=6)).isoformat(), "nagios_state": "warning",
+                                "nagios_since": (start + timedelta(minutes=2)).isoformat()})
+    initial = archive_answer(sandbox, mid_morning)[0]
+    assert (initial["plugin_output"], initial["state"]) == ("Initial Service Pseudo-State", 0)
+
+    assert NagiosHook().worst_state(APP, "HTTP", *mid_morning) == "warning"
+    changes = NagiosHook().state_changes(APP, "HTTP", *mid_morning)
+    assert [(entry["at"] - start, entry["state"]) for entry in changes] == [
+        (timedelta(minutes=3), "warning"), (timedelta(minutes=6), "ok")]
+
+
+def test_nagios_final_pseudo_state_of_another_service_is_not_counted(sandbox: Any, mid_morning: Interval) -> None:
+    """Nagios fills the Final pseudo-state with the last entry it read: here another service's critical."""
+    after = mid_morning[1] + timedelta(minutes=5)
+    put_incident(sandbox, "orders-api", {"start": after.isoformat(), "end": (after + timedelta(minutes=5)).isoformat(),
+                                         "nagios_state": "ok"})
+    put_incident(sandbox, "auth-gateway", {"start": after.isoformat(), "nagios_state": "critical"})
+    final = archive_answer(sandbox, mid_morning)[-1]
+    assert (final["plugin_output"], final["state"]) == ("Final Service Pseudo-State", 32)
+
+    assert NagiosHook().worst_state(APP, "HTTP", *mid_morning) == "ok"
+    put_incident(sandbox, APP, {"start": (mid_morning[0] - timedelta(hours=1)).isoformat(),
+                                "end": (mid_morning[1] + timedelta(hours=1)).isoformat(), "nagios_state": "warning"})
+    assert NagiosHook().worst_state(APP, "HTTP", *mid_morning) == "warning"  # in force since before the interval
 
 
 def test_newrelic_sends_the_interval_and_account_as_variables(sandbox: Any, past: Interval) -> None:
@@ -315,7 +362,9 @@ def test_a_rate_limit_is_waited_out(sandbox: Any, past: Interval, system: str,
     value = read(past)
     assert time.monotonic() - began >= 1.0
     assert value == expected(past)[READINGS_BY_SYSTEM[system]]
-    assert [entry["status"] for entry in journal(sandbox, system)[seen:]] == [429, 200]
+    statuses = [entry["status"] for entry in journal(sandbox, system)[seen:]]
+    # Nagios asks again when nothing of the service was logged in the interval (the state at its start)
+    assert statuses == [429, 200] + ([200] if system == "nagios" else [])
 
 
 @pytest.mark.parametrize(
@@ -333,7 +382,8 @@ def test_a_server_error_once(sandbox: Any, past: Interval, system: str, read: Ca
     seen = len(journal(sandbox, system))
     if retried:
         assert read(past) == expected(past)[READINGS_BY_SYSTEM[system]]
-        assert [entry["status"] for entry in journal(sandbox, system)[seen:]] == [500, 200]
+        statuses = [entry["status"] for entry in journal(sandbox, system)[seen:]]
+        assert statuses == [500, 200] + ([200] if system == "nagios" else [])  # see test_a_rate_limit_is_waited_out
     else:
         with pytest.raises((NrqlError, SplunkSearchError), match="injected fault: HTTP 500"):
             read(past)
