@@ -2,7 +2,7 @@
 
 Under ``/okta`` (the Connection's host is ``http://HOST:PORT`` with extra ``base_path`` ``/okta``),
 authenticated with ``Authorization: SSWS <API token>``. Shapes and behaviour follow Okta's
-Management API reference (``shared/api-specs/okta_management_openapi.yaml``,
+Management API reference (``tests/specs/okta_management_openapi.yaml``,
 https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/,
 .../tag/UserLifecycle/, .../tag/Group/, .../tag/ApplicationUsers/):
 
