@@ -7,7 +7,10 @@ plan for it, e.g. ``{"status": 500, "every": 3}`` (the third, sixth, ... call an
 ``drop`` closes their connection unanswered (the stand-in never sees the request), ``lost_answer``
 lets the stand-in carry the request out and then closes the connection before a byte of its
 answer is sent (a create that happened but whose answer was lost on the way back: the case a
-retry must not duplicate), ``times`` caps how many calls are hit.
+retry must not duplicate), ``times`` caps how many calls are hit. ``method`` and ``path`` (a regular
+expression searched in the path) narrow a plan to the calls that match, e.g.
+``{"lost_answer": true, "method": "POST", "path": "/issue$", "times": 1}`` loses the answer of the
+next issue create and of nothing else; other calls are neither counted nor hit.
 ``DELETE /sandbox/faults`` clears every plan. ``GET /sandbox/requests/{system}`` lists the calls
 a system received (method, path, query, status), so tests can see what went out and came back;
 a lost answer shows as status ``"lost (200)"``. Every exchange is also given to the
@@ -19,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.exchanges import Recorder, body_record, clean_headers
 from sandbox.protocol import drop_connection
@@ -43,6 +47,22 @@ class FaultPlan(BaseModel):
     drop: bool = False
     lost_answer: bool = False
     times: int | None = Field(default=None, ge=1)
+    method: str | None = None
+    path: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
+    def applies_to(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method.upper()) and (
+            self.path is None or re.search(self.path, path) is not None)
 
 
 ErrorBody = Callable[[int], Any]
@@ -61,10 +81,12 @@ class SystemFaults:
     injected: int = 0
     journal: deque = field(default_factory=lambda: deque(maxlen=JOURNAL_SIZE))
 
-    def next_call_is_hit(self) -> bool:
-        self.calls += 1
+    def next_call_is_hit(self, method: str, path: str) -> bool:
         plan = self.plan
-        if plan is None or self.calls % plan.every:
+        if plan is None or not plan.applies_to(method, path):
+            return False
+        self.calls += 1
+        if self.calls % plan.every:
             return False
         if plan.times is not None and self.injected >= plan.times:
             return False
@@ -112,7 +134,7 @@ class Faults:
                      recording_send: Any, send: Any) -> None:
         entry = recording_send.entry
         plan = system.plan
-        if system.next_call_is_hit():
+        if system.next_call_is_hit(scope["method"], scope["path"]):
             if plan.delay_ms:
                 await asyncio.sleep(plan.delay_ms / 1000)
             if plan.drop:

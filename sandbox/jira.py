@@ -8,8 +8,8 @@ every call but ``serverInfo``; ``/rest/api/latest/...`` answers like ``/rest/api
 - ``GET``/``POST issue/{key}/comment``, ``GET``/``POST issue/{key}/transitions`` (204)
 - ``POST issue/{key}/attachments`` (multipart ``file``, needs ``X-Atlassian-Token: no-check``)
 - ``GET``/``POST search`` (``startAt``/``maxResults``/``total``; what ``Jira.jql()`` calls for a
-  Server/Data Center client) and ``GET``/``POST search/jql`` (``nextPageToken``; Jira Cloud's
-  replacement), with the JQL subset of :mod:`sandbox.jira_jql`
+  Server/Data Center client) and ``GET``/``POST search/jql`` (``nextPageToken``, ``isLast``, no
+  ``total``, ``reconcileIssues``; Jira Cloud's replacement), with the JQL subset of :mod:`sandbox.jira_jql`
 - ``POST issueLink`` (201, no body), ``GET``/``DELETE issueLink/{id}``, ``GET issueLinkType``; an
   issue's links show in ``fields.issuelinks`` (see :mod:`sandbox.jira_site` for which side is which)
 - ``GET /jira/secure/attachment/{id}/{filename}``: an attachment's bytes (its ``content`` link)
@@ -25,6 +25,13 @@ https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-link
 https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-link-types/ and, for the
 error shape and status codes, https://developer.atlassian.com/cloud/jira/platform/rest/v2/intro/.
 
+The site is a Server/Data Center one (``serverInfo.deploymentType: Server``) until
+``PUT /jira/_sandbox/deployment`` ``{"deploymentType": "Cloud"}`` makes it behave as Jira Cloud does
+since CHANGE-2046 (https://developer.atlassian.com/changelog/#CHANGE-2046): ``GET``/``POST
+/rest/api/{2,3}/search`` answer ``410 Gone``, and ``search/jql`` does not see an issue for
+``index_lag_s`` (default 1 s) after it is created unless ``reconcileIssues`` names its id.
+``{"deploymentType": "Server"}`` restores today's behaviour.
+
 ``GET /jira/_sandbox/issues`` shows every issue with its fields, comments, attachments, links and
 transition history; ``DELETE`` clears them. ``POST /jira/_sandbox/seed/how-to`` adds a few resolved
 tickets labelled ``how-to`` (the "How do I?" knowledge base's source) unless they are there.
@@ -37,7 +44,7 @@ import binascii
 import mimetypes
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -263,11 +270,17 @@ async def _search_arguments(request: Request) -> dict[str, Any]:
 
 
 api = APIRouter(route_class=JiraRoute)
+api_v3 = APIRouter(route_class=JiraRoute)  # only what the sandbox needs of v3: the retired search
 
 
 @api.get("/serverInfo")
 async def server_info(request: Request) -> dict[str, Any]:
     """Server version and time; readable without logging in, as on Jira."""
+    if get_site(request).cloud:  # Jira Cloud's shape (ServerInformation in the v3 spec)
+        return {"baseUrl": Links(request).base, "version": "1001.0.0-SNAPSHOT", "versionNumbers": [1001, 0, 0],
+                "deploymentType": "Cloud", "buildNumber": 100295, "buildDate": "2026-11-30T00:00:00.000+0000",
+                "serverTime": timestamp(datetime.now(UTC)), "scmInfo": "sandbox", "serverTitle": "Jira",
+                "defaultLocale": {"locale": "en_US"}, "serverTimeZone": "Etc/UTC"}
     return {"baseUrl": Links(request).base, "version": "9.12.2", "versionNumbers": [9, 12, 2],
             "deploymentType": "Server", "buildNumber": 9120002, "buildDate": "2024-01-01T00:00:00.000+0000",
             "serverTime": timestamp(datetime.now(UTC)), "scmInfo": "sandbox", "serverTitle": "Prep Support sandbox"}
@@ -405,6 +418,7 @@ async def list_issue_link_types(request: Request) -> dict[str, Any]:
 async def search(request: Request) -> dict[str, Any]:
     """Search with ``startAt``/``maxResults``/``total`` paging (Jira Server/Data Center, and Cloud before 2025)."""
     authenticate(request)
+    _unless_removed(request)
     args = await _search_arguments(request)
     site = get_site(request)
     try:
@@ -426,7 +440,7 @@ async def search_jql(request: Request) -> dict[str, Any]:
     site = get_site(request)
     start = _decode_page_token(args.get("nextPageToken"))
     size = _page_size(args.get("maxResults"))
-    found = site.search(_parse(args.get("jql")))
+    found = site.search(_parse(args.get("jql")), _reconcile_ids(request, args))
     links = Links(request)
     fields = args.get("fields")
     page = found[start:start + size]
@@ -436,6 +450,38 @@ async def search_jql(request: Request) -> dict[str, Any]:
     if following < len(found):
         answer["nextPageToken"] = base64.urlsafe_b64encode(f"offset:{following}".encode()).decode()
     return answer
+
+
+SEARCH_REMOVED = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+                  "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
+
+
+def _unless_removed(request: Request) -> None:
+    """Jira Cloud answers 410 Gone on the retired search endpoints; Server/DC has no v3 API at all."""
+    site = get_site(request)
+    if site.cloud:
+        raise JiraError(410, [SEARCH_REMOVED])
+    if "/rest/api/3/" in request.url.path:
+        raise JiraError(404, ["null for uri: " + str(request.url)])
+
+
+@api_v3.api_route("/search", methods=["GET", "POST"])
+async def search_v3(request: Request) -> dict[str, Any]:
+    """``/rest/api/3/search``: gone on Cloud, absent on Server/DC."""
+    authenticate(request)
+    _unless_removed(request)
+    return {}
+
+
+def _reconcile_ids(request: Request, args: dict[str, Any]) -> frozenset[str]:
+    """``reconcileIssues``: issue ids (a JSON list in a POST; repeated or comma-separated in a GET)."""
+    given = args.get("reconcileIssues") if request.method == "POST" else request.query_params.getlist("reconcileIssues")
+    values = [part for value in given or [] for part in str(value).split(",") if part.strip()]
+    if not all(value.strip().isdigit() for value in values):
+        raise JiraError(400, errors={"reconcileIssues": "Issue ids must be numbers."})
+    if len(values) > 50:
+        raise JiraError(400, errors={"reconcileIssues": "At most 50 issues can be reconciled."})
+    return frozenset(value.strip() for value in values)
 
 
 def _parse(jql: Any) -> jira_jql.Query:
@@ -460,6 +506,7 @@ def _decode_page_token(token: Any) -> int:
 router = APIRouter(prefix=PREFIX, tags=["jira"], route_class=JiraRoute, default_response_class=JiraResponse)
 router.include_router(api, prefix="/rest/api/2")
 router.include_router(api, prefix="/rest/api/latest")
+router.include_router(api_v3, prefix="/rest/api/3")
 
 
 @router.get("/secure/attachment/{ident}/{filename}")
@@ -472,6 +519,16 @@ async def attachment_content(ident: str, filename: str, request: Request) -> Res
             if attachment["id"] == ident:
                 return Response(site.contents[ident], media_type=attachment["mimeType"])
     raise JiraError(404, [NO_ISSUE])
+
+
+@router.put("/_sandbox/deployment")
+async def set_deployment(request: Request) -> dict[str, Any]:
+    """``{"deploymentType": "Cloud" | "Server", "index_lag_s": seconds}``: which Jira the site behaves as."""
+    body = await json_body(request)
+    body = body if isinstance(body, dict) else {}
+    site = get_site(request)
+    site.set_deployment(str(body.get("deploymentType")), body.get("index_lag_s"))
+    return {"deploymentType": site.deployment, "index_lag_s": site.index_lag_s}
 
 
 @router.get("/_sandbox/issues")
@@ -525,5 +582,6 @@ async def seed_how_to(request: Request) -> dict[str, Any]:
                                         "summary": summary, "description": description, "labels": ["how-to"]}})
         update = {"comment": [{"add": {"body": answer}}]} if answer else {}
         site.transition(issue, {"transition": {"id": "31"}, "update": update})
+        issue.created -= timedelta(days=30)  # old tickets: long since in a Cloud site's search index
         created.append(issue.key)
     return {"created": created}

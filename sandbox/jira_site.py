@@ -112,11 +112,33 @@ class IssueLink:
     outward: str  # key of the other one ("B is blocked by A": B)
 
 
+DEPLOYMENTS = ("Server", "Cloud")  # serverInfo.deploymentType of Jira Data Center / Server, and of Jira Cloud
+CLOUD_INDEX_LAG_S = 1.0  # how long a new issue stays out of Cloud's search unless reconcileIssues names it
+
+
 class JiraSite:
-    """One Jira site: its issues and the counters that key them."""
+    """One Jira site: its issues and the counters that key them, and whether it behaves as Cloud or Server/DC.
+
+    As Cloud, search is eventually consistent: an issue created less than ``index_lag_s`` ago is not
+    found, unless the search names its id in ``reconcileIssues``
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/#api-rest-api-2-search-jql-post).
+    """
 
     def __init__(self) -> None:
+        self.deployment = "Server"
+        self.index_lag_s = 0.0
         self.clear()
+
+    @property
+    def cloud(self) -> bool:
+        return self.deployment == "Cloud"
+
+    def set_deployment(self, deployment: str, index_lag_s: float | None = None) -> None:
+        if deployment not in DEPLOYMENTS:
+            raise JiraError(400, errors={"deploymentType": f"one of {', '.join(DEPLOYMENTS)}"})
+        self.deployment = deployment
+        default_lag = CLOUD_INDEX_LAG_S if deployment == "Cloud" else 0.0
+        self.index_lag_s = default_lag if index_lag_s is None else max(float(index_lag_s), 0.0)
 
     def clear(self) -> None:
         self.issues: dict[str, Issue] = {}
@@ -332,11 +354,14 @@ class JiraSite:
 
     # -- search -----------------------------------------------------------------------------------
 
-    def search(self, query: Query) -> list[Issue]:
+    def search(self, query: Query, reconcile: frozenset[str] = frozenset()) -> list[Issue]:
+        """Issues matching ``query``, but not those created within the index lag unless ``reconcile`` has their id."""
         for clause in query.clauses:
             self._check_values(clause)
+        indexed_before = datetime.now(UTC).timestamp() - self.index_lag_s
         found = [issue for issue in self.issues.values()
-                 if all(clause.matches(self._shown(issue, clause.field)) for clause in query.clauses)]
+                 if (issue.created.timestamp() <= indexed_before or issue.id in reconcile)
+                 and all(clause.matches(self._shown(issue, clause.field)) for clause in query.clauses)]
         found.sort(key=lambda issue: int(issue.id), reverse=True)  # Jira's default: newest first
         for name, descending in reversed(query.order):
             found.sort(key=_sort_key(name), reverse=descending)

@@ -5,8 +5,15 @@ a form-urlencoded or a multipart body (slack_sdk sends all of these). The token 
 ``Authorization: Bearer xoxb-...`` (or a ``token`` form field); like Slack, every answer is
 HTTP 200 and failures are ``{"ok": false, "error": "invalid_auth"}`` and friends. Methods:
 ``auth.test``, ``chat.postMessage``, ``chat.update``, ``conversations.list`` (cursor
-pagination) and ``conversations.replies``. Channels are addressed by ID or by name, with or
-without ``#``; messages are stored under the channel ID.
+pagination), ``conversations.history`` (a channel's messages, newest first, ``oldest``/``latest``/
+``inclusive``, cursor pagination) and ``conversations.replies``. Channels are addressed by ID or by
+name, with or without ``#``; messages are stored under the channel ID.
+
+Message metadata (https://api.slack.com/metadata/using): ``chat.postMessage`` takes ``metadata``
+``{"event_type", "event_payload"}`` (a JSON object, or a JSON string in a form body;
+``invalid_metadata_format`` / ``invalid_metadata_schema`` otherwise), and ``conversations.history``
+and ``conversations.replies`` show a message's ``metadata`` only when asked with
+``include_all_metadata`` (https://api.slack.com/methods/conversations.history#arg_include_all_metadata).
 
 Direct messages: ``users.list`` (cursor pagination; every member, deactivated ones with
 ``deleted: true``), ``users.lookupByEmail`` (``users_not_found``) and ``conversations.open``
@@ -207,6 +214,10 @@ class Message:
     reply_broadcast: bool = False
     edits: list[dict[str, Any]] = field(default_factory=list)
     files: list[SharedFile] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+
+    def with_metadata(self, shown: dict[str, Any], include: bool) -> dict[str, Any]:
+        return shown | {"metadata": self.metadata} if include and self.metadata else shown
 
     def as_posted(self) -> dict[str, Any]:
         """The message object in chat.postMessage / chat.update answers."""
@@ -226,7 +237,7 @@ class Message:
                 "im_user": im_user.id if im_user else None, "im_user_name": im_user.name if im_user else None,
                 "ts": self.ts, "thread_ts": self.thread_ts,
                 "reply_broadcast": self.reply_broadcast, "user": BOT_USER_ID, "text": self.text,
-                "blocks": self.blocks, "edits": self.edits,
+                "blocks": self.blocks, "edits": self.edits, "metadata": self.metadata,
                 "files": [{"id": f.id, "name": f.name, "title": f.title, "size": f.size} for f in self.files]}
 
 
@@ -352,7 +363,8 @@ class SlackWorkspace:
             parent = self.message(channel, thread_ts, "thread_not_found")
             thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the same thread
         message = Message(channel.id, self.next_ts(), text or "", blocks or [], thread_ts,
-                          reply_broadcast=bool(thread_ts) and _flag(args.get("reply_broadcast")))
+                          reply_broadcast=bool(thread_ts) and _flag(args.get("reply_broadcast")),
+                          metadata=_metadata(args.get("metadata")))
         self.messages[(channel.id, message.ts)] = message
         return {"channel": channel.id, "ts": message.ts, "message": message.as_posted()}
 
@@ -468,9 +480,32 @@ class SlackWorkspace:
                 "thread_ts": parent.ts, "reply_count": len(thread), "subscribed": False, "team": TEAM_ID}
         if thread:
             head |= {"reply_users": [BOT_USER_ID], "reply_users_count": 1, "latest_reply": thread[-1].ts}
-        replies = [{"type": "message", "user": BOT_USER_ID, "text": reply.text, "ts": reply.ts,
-                    "thread_ts": parent.ts, "parent_user_id": BOT_USER_ID, "team": TEAM_ID} for reply in thread]
-        return {"messages": [head, *replies], "has_more": False}
+        include = _flag(args.get("include_all_metadata"))
+        replies = [reply.with_metadata({"type": "message", "user": BOT_USER_ID, "text": reply.text, "ts": reply.ts,
+                                        "thread_ts": parent.ts, "parent_user_id": BOT_USER_ID, "team": TEAM_ID},
+                                       include) for reply in thread]
+        return {"messages": [parent.with_metadata(head, include), *replies], "has_more": False}
+
+    def history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's messages (thread replies only if broadcast), newest first, between oldest and latest."""
+        channel = self.channel(args.get("channel"))
+        inclusive = _flag(args.get("inclusive"))
+        oldest, latest = _history_bound(args.get("oldest"), "0"), _history_bound(args.get("latest"), None)
+        shown = [m for m in self.messages.values() if m.channel == channel.id
+                 and (m.thread_ts in (None, m.ts) or m.reply_broadcast)
+                 and (float(m.ts) > float(oldest) or (inclusive and m.ts == oldest))
+                 and (latest is None or float(m.ts) < float(latest) or (inclusive and m.ts == latest))]
+        shown.sort(key=lambda m: float(m.ts), reverse=True)
+        limit = _limit(args.get("limit"))
+        start = _decode_cursor(args.get("cursor"))
+        page = shown[start:start + limit]
+        include = _flag(args.get("include_all_metadata"))
+        answer: dict[str, Any] = {
+            "messages": [m.with_metadata(m.as_posted(), include) for m in page], "has_more": start + limit < len(shown),
+            "pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0}
+        if answer["has_more"]:
+            answer["response_metadata"] = {"next_cursor": _encode_cursor(start + limit)}
+        return answer
 
     def list_users(self, args: dict[str, Any]) -> dict[str, Any]:
         """users.list: every member, deactivated ones too; no ``limit`` answers them all."""
@@ -565,6 +600,31 @@ def _text_and_blocks(args: dict[str, Any]) -> tuple[str | None, list[dict[str, A
     return (None if text is None else str(text)), blocks
 
 
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """``metadata`` of chat.postMessage: ``{"event_type": str, "event_payload": object}``."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SlackError("invalid_metadata_format") from None
+    if not (isinstance(value, dict) and isinstance(value.get("event_type"), str) and value["event_type"]
+            and isinstance(value.get("event_payload"), dict)):
+        raise SlackError("invalid_metadata_schema")
+    return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
+
+
+def _history_bound(value: Any, default: str | None) -> str | None:
+    if value in (None, ""):
+        return default
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        raise SlackError("invalid_ts_oldest") from None
+    return str(value)
+
+
 def _limit(value: Any) -> int:
     try:
         limit = int(value) if value not in (None, "") else DEFAULT_LIMIT
@@ -626,6 +686,7 @@ METHODS = {
     "auth.test": _auth_test,
     "chat.postMessage": lambda workspace, args, _base: workspace.post(args),
     "chat.update": lambda workspace, args, _base: workspace.update(args),
+    "conversations.history": lambda workspace, args, _base: workspace.history(args),
     "conversations.list": lambda workspace, args, _base: workspace.list_channels(args),
     "conversations.open": lambda workspace, args, _base: workspace.open_conversation(args),
     "conversations.replies": lambda workspace, args, _base: workspace.replies(args),

@@ -75,6 +75,30 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
         yield process
 
 
+def set_jira_deployment(sandbox, deployment: str, index_lag_s: float | None = None) -> None:
+    """Make the sandbox's Jira behave as Jira Cloud or as Server/Data Center (sandbox/jira.py)."""
+    from tests.sandbox_client import call
+
+    call(sandbox.base_url, "PUT", "/jira/_sandbox/deployment",
+         {"deploymentType": deployment, **({} if index_lag_s is None else {"index_lag_s": index_lag_s})})
+
+
+@pytest.fixture(params=["Server", "Cloud"])
+def jira_deployment(sandbox, request) -> Iterator[str]:
+    """Run the test against Jira Server/Data Center, then against Jira Cloud; Server again afterwards."""
+    set_jira_deployment(sandbox, request.param)
+    yield request.param
+    set_jira_deployment(sandbox, "Server")
+
+
+@pytest.fixture
+def jira_cloud(sandbox) -> Iterator[str]:
+    """The sandbox's Jira behaves as Jira Cloud for this test; Server/Data Center again afterwards."""
+    set_jira_deployment(sandbox, "Cloud")
+    yield "Cloud"
+    set_jira_deployment(sandbox, "Server")
+
+
 @pytest.fixture(scope="session")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A real OpenLDAP slapd seeded with sandbox/directory_seed.py; AIRFLOW_CONN_LDAP_DEFAULT points at it.

@@ -18,13 +18,15 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 import requests
 
 from hooks.http_client import HttpError, retry_after_seconds
+from prep_support.messages import jira_text
 from prep_support.reconcile import Ticket
 from prep_support.routing import ResolvedRoute
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 6
 SEARCH_PAGE = 100  # Jira's largest page of search results
+RECONCILE_MAX = 50  # Jira Cloud reconciles at most 50 issue ids per search
+CLOUD_SETTLE_S = 5.0  # how long a retried create waits for Cloud's search to show an issue a lost answer made
+SETTLE_POLL_S = 0.5
 LINK_TYPE = "Relates"  # a UAT sub-task <-> its release ticket; a recurrence <-> the earlier incident
 REOPENED_STATUS = "To Do"  # where a re-opened Jira incident goes back to
 STATE_IN_PROGRESS = "2"  # ServiceNow incident state a re-opened incident goes back to
@@ -83,10 +88,22 @@ def jira_label(dedup_key: str) -> str:
 
 
 class JiraIssues:
-    """Jira issues through the atlassian-jira provider's JiraHook; each change looks first, so it is safe to repeat."""
+    """Jira issues through the atlassian-jira provider's JiraHook; each change looks first, so it is safe to repeat.
+
+    Jira Cloud and Jira Server/Data Center search differently, and the site says which it is in
+    ``serverInfo.deploymentType``. Server/DC: ``GET /rest/api/2/search`` with ``startAt`` and
+    ``total`` (the client's ``jql()``). Cloud retired that endpoint (410 Gone, CHANGE-2046) for
+    ``/rest/api/2/search/jql``: ``nextPageToken`` paging, ``isLast``, no ``total``, and an index that
+    shows a new issue only after a moment unless its id is passed in ``reconcileIssues``
+    (https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-search/). That endpoint
+    is called here: atlassian-python-api's ``enhanced_jql`` goes to API v3, whose descriptions and
+    comments are Atlassian Document Format rather than the v2 text everything else here reads, and
+    cannot pass ``reconcileIssues``; its ``jql()`` on a Cloud client refuses any page after the first.
+    """
 
     def __init__(self, conn_id: str = "jira_default") -> None:
         self.conn_id = conn_id
+        self._created: deque[str] = deque(maxlen=RECONCILE_MAX)  # ids this object created, for reconcileIssues
 
     @cached_property
     def client(self) -> Any:
@@ -94,21 +111,76 @@ class JiraIssues:
 
         return JiraHook(jira_conn_id=self.conn_id).get_conn()
 
+    @cached_property
+    def cloud(self) -> bool:
+        """Whether the site is Jira Cloud (``serverInfo.deploymentType``), asked once."""
+        info = with_retries("Jira serverInfo", self.client.get_server_info)
+        return str((info or {}).get("deploymentType", "")).lower() == "cloud"
+
     def browse_url(self, key: str) -> str:
         return f"{self.client.url.rstrip('/')}/browse/{key}"
 
-    def search(self, jql: str, fields: str = "summary,status,resolution,labels,issuelinks,issuetype") -> list[dict]:
-        """Every issue the query finds, page by page (Jira caps a page at 100)."""
+    def search(self, jql: str, fields: str = "summary,status,resolution,labels,issuelinks,issuetype",
+               limit: int | None = None) -> list[dict]:
+        """Every issue the query finds (the first ``limit`` if given), page by page (Jira caps a page at 100)."""
+        size = min(limit or SEARCH_PAGE, SEARCH_PAGE)
         found: list[dict] = []
+        token: str | None = None
         while True:
-            start = len(found)
-            page = with_retries(f"Jira search {jql}",
-                                lambda start=start: self.client.jql(jql, fields=fields, start=start,
-                                                                    limit=SEARCH_PAGE))
-            issues = page.get("issues", []) if isinstance(page, dict) else []
+            if self.cloud:
+                page = with_retries(f"Jira search {jql}", partial(self._search_jql, jql, fields, size, token))
+                token = page.get("nextPageToken")
+                issues = page.get("issues") or []
+                last = bool(page.get("isLast", True)) or not token
+            else:
+                start = len(found)
+                page = with_retries(f"Jira search {jql}",
+                                    partial(self.client.jql, jql, fields=fields, start=start, limit=size))
+                page = page if isinstance(page, dict) else {}
+                issues = page.get("issues") or []
+                last = not issues or start + len(issues) >= int(page.get("total", 0))
             found += issues
-            if not issues or len(found) >= int(page.get("total", 0)):
-                return found
+            if last or (limit is not None and len(found) >= limit):
+                return found[:limit] if limit is not None else found
+
+    def _search_jql(self, jql: str, fields: str, size: int, token: str | None) -> dict[str, Any]:
+        """One page of Cloud's ``POST /rest/api/2/search/jql``, reconciling the issues this object created."""
+        body: dict[str, Any] = {"jql": jql, "fields": [f.strip() for f in fields.split(",") if f.strip()],
+                                "maxResults": size}
+        if token:
+            body["nextPageToken"] = token
+        if self._created:
+            body["reconcileIssues"] = [int(ident) for ident in self._created]
+        return self.client.post(self.client.resource_url("search/jql"), data=body) or {}
+
+    def create_once(self, describe: str, find: Callable[[], T | None], create: Callable[[], dict[str, Any]],
+                    ) -> tuple[T | dict[str, Any], bool]:
+        """``find()``, else ``create()`` (True if created); retried as a whole.
+
+        A create whose answer never came may still have happened. The retry looks first, and on Cloud,
+        whose search shows a new issue only after a moment, keeps looking for up to CLOUD_SETTLE_S before
+        it creates again.
+        """
+        sent = False
+
+        def attempt() -> tuple[T | dict[str, Any], bool]:
+            nonlocal sent
+            existing = self._settled(find) if sent and self.cloud else find()
+            if existing is not None:
+                return existing, False
+            sent = True
+            issue = create()
+            self._created.append(str(issue["id"]))
+            return issue, True
+
+        return with_retries(describe, attempt)
+
+    @staticmethod
+    def _settled(find: Callable[[], T | None], sleep: Callable[[float], None] = time.sleep) -> T | None:
+        deadline = time.monotonic() + CLOUD_SETTLE_S
+        while (found := find()) is None and time.monotonic() < deadline:
+            sleep(SETTLE_POLL_S)
+        return found
 
     def find_by_label(self, label: str) -> dict | None:
         found = self.search(f'labels = "{label}" ORDER BY created ASC', fields="summary,status,issuelinks")
@@ -116,14 +188,10 @@ class JiraIssues:
 
     def ensure_issue(self, label: str, fields: dict[str, Any]) -> tuple[str, bool]:
         """The key of the issue labelled ``label``, created with ``fields`` if there is none (True if created)."""
-        def search_then_create() -> tuple[str, bool]:
-            existing = self.find_by_label(label)  # a create answered with an error may still have happened
-            if existing is not None:
-                return existing["key"], False
-            labels = [label, *[x for x in fields.get("labels", []) if x != label]]
-            return self.client.issue_create(fields={**fields, "labels": labels})["key"], True
-
-        return with_retries(f"Jira create {label}", search_then_create)
+        labels = [label, *[x for x in fields.get("labels", []) if x != label]]
+        issue, created = self.create_once(f"Jira create {label}", lambda: self.find_by_label(label),
+                                          lambda: self.client.issue_create(fields={**fields, "labels": labels}))
+        return issue["key"], created
 
     def ensure_link(self, key: str, other: str, link_type: str = LINK_TYPE) -> bool:
         """Link ``key`` to ``other`` unless ``key`` already shows a link to it; True if linked now."""
@@ -172,31 +240,22 @@ class JiraTracker(JiraIssues):
 
     def find_open(self, dedup_key: str) -> Ticket | None:
         jql = f'labels = "{jira_label(dedup_key)}" AND statusCategory != Done ORDER BY created DESC'
-        found = with_retries(f"Jira search {jql}", lambda: self.client.jql(jql, fields="summary,status", limit=1))
-        issues = found.get("issues", []) if isinstance(found, dict) else []
+        issues = self.search(jql, fields="summary,status", limit=1)
         return self._ticket(issues[0]) if issues else None
 
     def create(self, *, dedup_key: str, summary: str, description: str, route: ResolvedRoute) -> Ticket:
-        def search_then_create() -> Ticket:
-            # A create answered with an error may still have happened: look before creating again.
-            existing = self.find_open(dedup_key)
-            if existing is not None:
-                return existing
-            issue = self.client.issue_create(fields={
-                "project": {"key": route.project},
-                "issuetype": {"name": route.tracker.issue_type},
-                "summary": summary[:250],
-                "description": description,
-                "labels": [jira_label(dedup_key), "prep-support"],
-                "priority": {"name": route.priority},
-            })
-            return self._ticket(issue)
-
-        return with_retries(f"Jira create {dedup_key}", search_then_create)
+        fields = {"project": {"key": route.project}, "issuetype": {"name": route.tracker.issue_type},
+                  "summary": summary[:250], "description": jira_text(description),
+                  "labels": [jira_label(dedup_key), "prep-support"], "priority": {"name": route.priority}}
+        found, created = self.create_once(f"Jira create {dedup_key}", lambda: self.find_open(dedup_key),
+                                          lambda: self.client.issue_create(fields=fields))
+        return self._ticket(found) if created else found
 
     def comment(self, ticket: Ticket, marker: str, text: str) -> None:
+        # Incident texts are plain text that quotes monitored systems and failing rows: escaped for the
+        # wiki renderer, so a '[log in|https://evil]' in them shows as typed instead of as a link.
         unless_gone(f"Jira comment on {ticket.key}", ticket.key,
-                    lambda: self._comment_unless_marked(ticket.key, marker, text))
+                    lambda: self._comment_unless_marked(ticket.key, marker, jira_text(text)))
 
     def resolve(self, ticket: Ticket, marker: str, text: str) -> None:
         self.comment(ticket, marker, text)

@@ -141,7 +141,8 @@ def test_five_services_down_for_ten_sweeps_then_recovered(sandbox, cycle) -> Non
     assert root["text"].startswith(":white_check_mark: *Orders Api* recovered: orders-api/health (recovered, after")
 
 
-def test_same_outcome_while_trackers_fail_and_slack_rate_limits(sandbox, cycle) -> None:
+def test_same_outcome_while_trackers_fail_and_slack_rate_limits(sandbox, jira_deployment, cycle) -> None:
+    """Jira as Server/Data Center and as Cloud (retired search, token paging, lagging index): 5 tickets."""
     base = sandbox.base_url
     call(base, "PUT", "/sandbox/faults/jira", {"status": 500, "every": 3})
     call(base, "PUT", "/sandbox/faults/servicenow", {"status": 500, "every": 3})

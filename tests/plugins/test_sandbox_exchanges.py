@@ -14,6 +14,7 @@ pytestmark = pytest.mark.usefixtures("sandbox")
 
 @pytest.fixture(autouse=True)
 def no_faults(sandbox: SandboxProcess):
+    call(sandbox.base_url, "DELETE", "/jira/_sandbox/issues")
     yield
     call(sandbox.base_url, "DELETE", "/sandbox/faults")
     call(sandbox.base_url, "DELETE", "/jira/_sandbox/issues")
