@@ -20,6 +20,24 @@ appends an entry to the incident's journal instead. Errors use ServiceNow's shap
 outside the supported subset (``field=value``, ``field!=value``, ``ORDERBY``/``ORDERBYDESC``
 joined by ``^``) is refused with 400 rather than ignored, so a hook's typo cannot match every row.
 
+Access control as an instance grants it out of the box (Access Control Lists,
+https://www.servicenow.com/docs/r/australia/platform-security/access-control/exploring-access-control-list.html):
+two users, ``prep-support`` with the ``itil`` role and ``admin`` with ``admin``. Only ``admin``
+reads the Journal Entries table ``sys_journal_field``; for anyone else the read ACL denies every
+row, and the Table API answers 403 ``User Not Authorized`` / ``N records constrained due to ACL
+restrictions`` (as an instance answers it:
+https://www.servicenow.com/community/itsm-forum/rest-api-incident-sla-is-not-accessible/m-p/812907),
+or an empty ``result`` when nothing matched. An ``itil`` user reads the journal through the
+incident's own journal field instead: with ``sysparm_display_value=true`` (Table API
+parameters, above) ``work_notes``/``comments`` come back as their display value, every entry
+``"<yyyy-MM-dd HH:mm:ss> - <user's name> (Work notes)\n<text>\n\n"``, newest first
+(journal fields: https://www.servicenow.com/docs/r/australia/platform-administration/c_JournalFields.html).
+``sys_choice`` is readable by both, and holds the incident's resolution codes (``close_code``) of a
+current release: "Solution provided", "Workaround provided", ... active, the legacy
+"Solved (Permanently)" family ``inactive=true``
+(https://www.servicenow.com/docs/r/it-service-management/incident-management/resolve-and-close-an-incident.html).
+Like the instance, the Table API stores a choice value it does not know; it is the client's to check.
+
 For tests: ``GET /servicenow/_sandbox/incidents`` lists incidents with their journal and
 attachments; ``DELETE`` clears them (numbering starts again at INC0010001).
 """
@@ -44,6 +62,19 @@ from sandbox.api_route import SystemRoute
 PREFIX = "/servicenow"
 SANDBOX_USER = "prep-support"
 SANDBOX_PASSWORD = "sandbox-snow-password"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "sandbox-snow-admin-password"
+USERS = {SANDBOX_USER: (SANDBOX_PASSWORD, "itil", "Prep Support"), ADMIN_USER: (ADMIN_PASSWORD, "admin",
+                                                                              "System Administrator")}
+JOURNAL_LABELS = {"work_notes": "Work notes", "comments": "Additional comments"}
+# sys_choice rows of incident.close_code: (value, inactive)
+CLOSE_CODES = (
+    ("Duplicate", False), ("Known error", False), ("No resolution provided", False), ("Resolved by caller", False),
+    ("Resolved by change", False), ("Resolved by problem", False), ("Resolved by request", False),
+    ("Solution provided", False), ("Workaround provided", False), ("User error", False),
+    ("Solved (Work Around)", True), ("Solved (Permanently)", True), ("Solved Remotely (Work Around)", True),
+    ("Solved Remotely (Permanently)", True), ("Not Solved (Not Reproducible)", True),
+    ("Not Solved (Too Costly)", True), ("Closed/Resolved by Caller", True),
+)
 TABLE = "incident"
 FIRST_NUMBER = 10001
 DEFAULT_LIMIT = 10000  # the Table API's default sysparm_limit
@@ -236,9 +267,20 @@ class ServiceNow:
         return metadata
 
 
-def record(incident: Incident, fields: str | None) -> dict[str, str]:
-    """An incident as the Table API returns it, limited to ``sysparm_fields`` when given."""
-    full = {**incident.fields, **dict.fromkeys(JOURNAL_FIELDS, "")}
+def journal_display(incident: Incident, element: str) -> str:
+    """A journal field's display value: its entries newest first, each under a stamp, author and label."""
+    return "".join(f"{entry['sys_created_on']} - {USERS[entry['sys_created_by']][2]} ({JOURNAL_LABELS[element]})\n"
+                   f"{entry['value']}\n\n" for entry in reversed(incident.journal) if entry["element"] == element)
+
+
+def record(incident: Incident, fields: str | None, display_value: bool = False) -> dict[str, str]:
+    """An incident as the Table API returns it, limited to ``sysparm_fields`` when given.
+
+    With ``sysparm_display_value=true`` journal fields show their entries; other values are
+    returned as stored (the sandbox keeps no labels for them).
+    """
+    journals = {name: journal_display(incident, name) if display_value else "" for name in JOURNAL_FIELDS}
+    full = {**incident.fields, **journals}
     if not fields:
         return full
     return {name: full.get(name, "") for name in (part.strip() for part in fields.split(",")) if name}
@@ -251,7 +293,7 @@ def authenticated_user(request: Request) -> str:
         user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         user, password = "", ""
-    if scheme.lower() != "basic" or (user, password) != (SANDBOX_USER, SANDBOX_PASSWORD):
+    if scheme.lower() != "basic" or user not in USERS or USERS[user][0] != password:
         raise ServiceNowError(401, "User Not Authenticated", "Required to provide Auth information")
     return user
 
@@ -345,7 +387,28 @@ async def list_journal(request: Request) -> dict[str, Any]:
         for entry in incident.journal
         if wanted.get("element", entry["element"]) == entry["element"]
     ]
+    if entries and USERS[request.state.servicenow_user][1] != "admin":
+        raise ServiceNowError(403, "User Not Authorized", f"{len(entries)} records constrained due to ACL restrictions")
     return {"result": entries}
+
+
+@router.get("/api/now/table/sys_choice")
+async def list_choices(request: Request) -> dict[str, Any]:
+    """Choice list entries of incident.close_code: ``name=incident^element=close_code[^inactive=false]``."""
+    wanted: dict[str, str] = {}
+    for term in filter(None, request.query_params.get("sysparm_query", "").split("^")):
+        name, equals, value = term.partition("=")
+        if not equals or name not in ("name", "element", "inactive", "language"):
+            raise ServiceNowError(400, "Invalid query", f"unsupported sys_choice query term {term!r}")
+        wanted[name] = value
+    if (wanted.get("name"), wanted.get("element")) != (TABLE, "close_code"):
+        raise ServiceNowError(400, "Invalid query", "the sandbox keeps the choices of incident.close_code only")
+    rows = [{"name": TABLE, "element": "close_code", "value": value, "label": value, "language": "en",
+             "inactive": field_value(inactive), "sequence": str(index)}
+            for index, (value, inactive) in enumerate(CLOSE_CODES)]
+    rows = [row for row in rows if all(row[name] == value for name, value in wanted.items())]
+    fields = [part for part in request.query_params.get("sysparm_fields", "").split(",") if part]
+    return {"result": [{name: row.get(name, "") for name in fields} if fields else row for row in rows]}
 
 
 @router.get("/api/now/table/{table}")
@@ -379,7 +442,10 @@ async def get_record(request: Request, table: str, sys_id: str) -> dict[str, Any
     """One incident by sys_id."""
     _check_table(table)
     incident = get_servicenow(request).get(sys_id)
-    return {"result": record(incident, request.query_params.get("sysparm_fields"))}
+    display = request.query_params.get("sysparm_display_value", "false").lower()
+    if display not in ("true", "false"):
+        raise ServiceNowError(400, "Invalid sysparm_display_value", "the sandbox answers true or false")
+    return {"result": record(incident, request.query_params.get("sysparm_fields"), display == "true")}
 
 
 @router.api_route("/api/now/table/{table}/{sys_id}", methods=["PUT", "PATCH"])

@@ -8,11 +8,13 @@ https://docs.servicenow.com/bundle/vancouver-api-reference/page/integrate/inboun
 The Connection (``http``): host = the instance (``acme.service-now.com``), schema = URL
 scheme (https by default), port optional, login/password = a user with the ``itil`` role
 (Basic auth); extra ``base_path`` when the API is not at the root (the sandbox serves it under
-``/servicenow``) and ``timeout`` (seconds to wait for an answer, default 30).
+``/servicenow``), ``timeout`` (seconds to wait for an answer, default 30) and ``close_code``
+(the resolution code incidents are resolved with, default "Solution provided").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Any
@@ -26,6 +28,9 @@ from hooks.http_client import send
 TABLE = "incident"
 STATE_RESOLVED = "6"
 PAGE_SIZE = 100
+DEFAULT_CLOSE_CODE = "Solution provided"
+# The line a journal field's display value puts above each entry: "2024-05-01 10:00:00 - Prep Support (Work notes)"
+JOURNAL_HEADER = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} - .* \([^()\n]+\)\n", re.MULTILINE)
 
 
 class ServiceNowHook(BaseHook):
@@ -119,19 +124,40 @@ class ServiceNowHook(BaseHook):
     def journal(self, sys_id: str, element: str = "work_notes") -> list[str]:
         """The incident's journal entries (work notes by default), oldest first.
 
-        Journal fields read back empty on the incident record; ServiceNow keeps the entries in
-        the ``sys_journal_field`` table.
+        Read as the journal field's display value (``sysparm_display_value=true``), which the
+        instance renders from every entry, newest first, each under a
+        ``"<when> - <who> (<field label>)"`` line: an ``itil`` user may read that, unlike the
+        Journal Entries table ``sys_journal_field`` whose read ACL is admin's
+        (https://www.servicenow.com/docs/r/australia/platform-administration/c_JournalFields.html).
         """
-        response = self._call("GET", self._url("table/sys_journal_field"), params={
-            "sysparm_query": f"element_id={sys_id}^element={element}", "sysparm_fields": "value,sys_created_on",
+        response = self._call("GET", self._table_url(sys_id), params={
+            "sysparm_fields": element, "sysparm_display_value": "true",
         })
-        return [entry["value"] for entry in response.json()["result"]]
+        return journal_entries(response.json()["result"].get(element) or "")
 
-    def resolve_incident(self, sys_id: str, close_notes: str,
-                         close_code: str = "Solved (Permanently)") -> dict[str, Any]:
-        """Set the incident Resolved (state 6) with its resolution code and notes, both mandatory."""
-        return self.update_incident(sys_id, {"state": STATE_RESOLVED, "close_code": close_code,
-                                             "close_notes": close_notes})
+    @cached_property
+    def close_codes(self) -> list[str]:
+        """The instance's active resolution codes (``incident.close_code`` choices in ``sys_choice``)."""
+        response = self._call("GET", self._url("table/sys_choice"), params={
+            "sysparm_query": "name=incident^element=close_code^inactive=false", "sysparm_fields": "value",
+        })
+        return [choice["value"] for choice in response.json()["result"]]
+
+    def resolve_incident(self, sys_id: str, close_notes: str, close_code: str | None = None) -> dict[str, Any]:
+        """Set the incident Resolved (state 6) with its resolution code and notes, both mandatory.
+
+        The code is ``close_code``, else the Connection's extra ``close_code``, else
+        "Solution provided" (the legacy "Solved (Permanently)" is inactive on current releases:
+        https://www.servicenow.com/docs/r/it-service-management/incident-management/resolve-and-close-an-incident.html).
+        The instance stores any value it is sent, so the code is checked against its choices first.
+        """
+        code = close_code or self.conn_params.extra.get("close_code") or DEFAULT_CLOSE_CODE
+        if code not in self.close_codes:
+            raise ValueError(
+                f"ServiceNow close_code {code!r} (Connection {self.servicenow_conn_id!r}, extra 'close_code') is "
+                f"not an active resolution code of {self.conn_params.base_url}; it has: {', '.join(self.close_codes)}"
+            )
+        return self.update_incident(sys_id, {"state": STATE_RESOLVED, "close_code": code, "close_notes": close_notes})
 
     def attach_file(self, sys_id: str, file_name: str, content: bytes, content_type: str) -> dict[str, Any]:
         """Upload ``content`` as an attachment of the incident; the attachment's metadata."""
@@ -166,3 +192,16 @@ class ServiceNowHook(BaseHook):
                 "extra": '{"base_path": "", "timeout": 30}',
             },
         }
+
+
+def journal_entries(display: str) -> list[str]:
+    """A journal field's display value as its entries, oldest first.
+
+    Where the user's date format is not the default and no header is recognised, the whole text
+    is one entry: a marker is still found in it.
+    """
+    headers = list(JOURNAL_HEADER.finditer(display))
+    if not headers:
+        return [display.strip()] if display.strip() else []
+    ends = [header.start() for header in headers[1:]] + [len(display)]
+    return [display[header.end():end].rstrip("\n") for header, end in zip(headers, ends, strict=True)][::-1]

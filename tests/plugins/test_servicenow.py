@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,8 @@ import requests
 
 from hooks.http_client import HttpError
 from hooks.servicenow import ServiceNowHook
-from sandbox.servicenow import SANDBOX_PASSWORD
+from hooks.trackers import ServiceNowTracker, Ticket
+from sandbox.servicenow import ADMIN_PASSWORD, SANDBOX_PASSWORD
 
 TIMEOUT = 10
 KEY = "payments-api/health/down"
@@ -129,10 +131,68 @@ def test_resolve_sets_resolved_and_inactive(hook: ServiceNowHook) -> None:
     resolved = hook.resolve_incident(created["sys_id"], close_notes="Recovered at 10:15")
 
     assert {k: resolved[k] for k in ("state", "active", "close_code", "close_notes")} == {
-        "state": "6", "active": "false", "close_code": "Solved (Permanently)", "close_notes": "Recovered at 10:15",
+        "state": "6", "active": "false", "close_code": "Solution provided", "close_notes": "Recovered at 10:15",
     }
     assert resolved["resolved_at"]
     assert hook.find_open_incident(KEY) is None
+
+
+def test_an_itil_user_cannot_read_the_journal_table_but_reads_the_work_notes(hook: ServiceNowHook, sandbox) -> None:
+    created = new_incident(hook, work_notes="Opened by health_sweep")
+    hook.add_work_note(created["sys_id"], "[prep-support:probe]\nStill failing\n\nat 10:05")
+    url = f"{sandbox.base_url}/servicenow/api/now/table/sys_journal_field"
+    query = {"sysparm_query": f"element_id={created['sys_id']}^element=work_notes"}
+
+    as_itil = requests.get(url, params=query, auth=("prep-support", SANDBOX_PASSWORD), timeout=TIMEOUT)
+    as_admin = requests.get(url, params=query, auth=("admin", ADMIN_PASSWORD), timeout=TIMEOUT)
+    assert as_itil.status_code == 403
+    assert as_itil.json()["error"] == {"message": "User Not Authorized",
+                                       "detail": "2 records constrained due to ACL restrictions"}
+    assert len(as_admin.json()["result"]) == 2
+
+    assert hook.journal(created["sys_id"]) == ["Opened by health_sweep",
+                                               "[prep-support:probe]\nStill failing\n\nat 10:05"]
+    sent = journal(sandbox)[-1]
+    assert (sent["path"], parse_qs(sent["query"])) == (
+        f"/servicenow/api/now/table/incident/{created['sys_id']}",
+        {"sysparm_fields": ["work_notes"], "sysparm_display_value": ["true"]})
+
+
+def test_a_repeated_work_note_is_added_once(sandbox) -> None:
+    tracker = ServiceNowTracker()
+    created = new_incident(tracker.hook)
+    ticket = Ticket(key=created["number"], id=created["sys_id"], url="")
+    for _attempt in range(3):  # a retried task, a re-run
+        tracker.comment(ticket, "[prep-support:still-failing:10:05]", "Still failing at 10:05")
+
+    [stored] = incidents(sandbox)
+    assert [entry["value"] for entry in stored["journal"]] == [
+        "[prep-support:still-failing:10:05]\nStill failing at 10:05"]
+
+
+def test_resolution_codes_are_read_from_the_instance(hook: ServiceNowHook, sandbox) -> None:
+    assert "Solution provided" in hook.close_codes and "Workaround provided" in hook.close_codes
+    assert "Solved (Permanently)" not in hook.close_codes  # legacy: inactive on current releases
+    created = new_incident(hook)
+    assert hook.resolve_incident(created["sys_id"], "Worked around", close_code="Workaround provided")[
+        "close_code"] == "Workaround provided"
+
+
+@pytest.mark.parametrize("configured", ["Solved (Permanently)", "Fixed it"])
+def test_a_configured_close_code_the_instance_lacks_is_refused_before_resolving(
+        sandbox, monkeypatch: pytest.MonkeyPatch, configured: str) -> None:
+    conn = json.loads(sandbox.connection_env()["AIRFLOW_CONN_SERVICENOW_DEFAULT"])
+    conn["extra"]["close_code"] = configured
+    monkeypatch.setenv("AIRFLOW_CONN_SERVICENOW_CODED", json.dumps(conn))
+    hook = ServiceNowHook(servicenow_conn_id="servicenow_coded")
+    created = new_incident(hook)
+    start = len(journal(sandbox))
+
+    with pytest.raises(ValueError, match=rf"close_code '{re.escape(configured)}' \(Connection 'servicenow_coded', "
+                                         r"extra 'close_code'\) is not an active resolution code .*Solution provided"):
+        hook.resolve_incident(created["sys_id"], close_notes="Recovered")
+    assert hook.get_incident(created["sys_id"])["state"] == "1"
+    assert [call["method"] for call in journal(sandbox)[start:]] == ["GET", "GET"]  # the choices, the check
 
 
 @pytest.mark.parametrize(
