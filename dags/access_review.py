@@ -67,8 +67,10 @@ START = datetime.fromisoformat(os.environ.get("PREP_ACCESS_REVIEW_START_DATE", "
     doc_md=__doc__,
     access_control=dag_access_control("access_review"),
     params={
-        "campaign": Param(None, type=["null", "string"], pattern=r"^\d{4}-Q[1-4]$",
-                          description="Campaign id (e.g. 2026-Q4); empty = the quarter of the run's date."),
+        "campaign": Param(None, type=["null", "string"], pattern=r"^\d{4}-Q[1-4]$", title="Campaign",
+                          section="Campaign",
+                          description="Campaign id (e.g. 2026-Q4); empty = the quarter of the run's date. "
+                                      "You are recorded as who started it (the schedule: the system)."),
     },
 )
 def access_review():

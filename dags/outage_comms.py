@@ -71,7 +71,11 @@ load_routing(load_catalog(CATALOG_PATH))
 
 def _optional_time(title: str, description: str) -> Param:
     return Param(None, type=["null", "string"], format="date-time", pattern=DATE_TIME_PATTERN, title=title,
-                 description=description)
+                 description=description, section=WHEN)
+
+
+# The form's sections, in the order an analyst fills them.
+WHAT, WHEN, TELL, LATER = "What is affected", "When", "What to tell users", "Updates and resolution"
 
 
 def _xcom_time(key: str) -> str:
@@ -90,29 +94,37 @@ def _xcom_time(key: str) -> str:
     doc_md=__doc__,
     access_control=dag_access_control("outage_comms"),
     params={
-        "action": Param("announce", type="string", enum=list(ACTIONS), title="Action",
+        "action": Param("announce", type="string", enum=list(ACTIONS), title="Action", section=WHAT,
+                        values_display={"announce": "Announce a new outage", "update": "Post an update",
+                                        "resolve": "Resolve it"},
                         description="announce a new outage, post an update, or resolve it"),
         # Defaults must pass the schema: an incident-triggered run uses them (its incidents are in the event).
-        "service": Param(None, type=["null", "string"], enum=[None, *SERVICE_IDS], title="Service",
-                         description="The affected service (catalog id)"),
-        "kind": Param("unplanned", type="string", enum=list(KINDS), title="Kind"),
-        "severity": Param("major", type="string", enum=list(SEVERITIES), title="Severity",
+        "service": Param(None, type=["null", "string"], enum=[None, *SERVICE_IDS], title="Service", section=WHAT,
+                         values_display={"null": "Choose a service (none: from the incident)"},
+                         description="The affected service (catalog id); required when you announce one"),
+        "kind": Param("unplanned", type="string", enum=list(KINDS), title="Kind", section=WHAT,
+                      description="planned: maintenance announced ahead (silences monitoring); unplanned: it broke"),
+        "severity": Param("major", type="string", enum=list(SEVERITIES), title="Severity", section=WHAT,
                           description="critical: down for everyone; major: down for many; minor: degraded"),
         "start": _optional_time("Start", "When it started or starts (UTC if no zone); default: now"),
         "expected_end": _optional_time("Expected end", "Required for planned work; must be after the start"),
         "impact": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Impact for users",
-                        description="What users cannot do; default: from the catalog"),
-        "workaround": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Workaround"),
+                        section=TELL, description="What users cannot do; default: from the catalog"),
+        "workaround": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Workaround",
+                            section=TELL, description="What users can do meanwhile; empty: none is offered"),
         "channels": Param(list(CHANNELS), type="array", items={"type": "string", "enum": list(CHANNELS)},
-                          examples=list(CHANNELS), uniqueItems=True, title="Channels"),
-        "outage_id": Param(None, type=["null", "string"], pattern=ID_PATTERN, title="Outage id",
+                          examples=list(CHANNELS), uniqueItems=True, title="Channels", section=TELL,
+                          description="Where it is announced; the service's routing picks the Slack and Teams "
+                                      "channels and e-mail list"),
+        "outage_id": Param(None, type=["null", "string"], pattern=ID_PATTERN, title="Outage id", section=LATER,
                            description="Default: <service>-<start>; for update/resolve: the service's open outage"),
         "update": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Update text",
-                        description="For action update (and optionally resolve)"),
-        "progress": Param("identified", type="string", enum=list(PROGRESS), title="Progress",
+                        section=LATER, description="For action update (and optionally resolve)"),
+        "progress": Param("identified", type="string", enum=list(PROGRESS), title="Progress", section=LATER,
                           description="Statuspage status of an unplanned outage's update"),
         "remind_minutes": Param(DEFAULT_REMIND_MINUTES, type="integer", minimum=0, maximum=10080,
-                                title="Remind before start (minutes)"),
+                                title="Remind before start (minutes)", section=WHEN,
+                                description="Planned work: a reminder this many minutes before the start; 0: none"),
     },
 )
 def outage_comms():

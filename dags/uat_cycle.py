@@ -59,20 +59,22 @@ JQL_EXAMPLE = "jql: project = UAT AND labels = regression"
     doc_md=__doc__,
     access_control=dag_access_control("uat_cycle"),
     params={
-        "release": Param(type="string", pattern=uat.RELEASE_PATTERN, title="Release",
+        "release": Param(type="string", pattern=uat.RELEASE_PATTERN, title="Release", section="Release",
                          description="The release under test, e.g. 2026.03-checkout (letters, digits, . _ -)."),
         "test_plan": Param(PLANS[0] if PLANS else JQL_EXAMPLE, type="string",
                            pattern=uat.plan_choice_pattern(PLANS), examples=[*PLANS, JQL_EXAMPLE],
-                           title="Test plan",
+                           title="Test plan", section="Release",
                            description="A plan from include/config/uat/, or 'jql: <query>' whose issues are the "
                                        "cases (then list the testers)."),
         "testers": Param([], type="array", items={"type": "string", "pattern": uat.USERNAME_PATTERN},
-                         uniqueItems=True, title="Testers",
+                         uniqueItems=True, title="Testers", section="People",
                          description="Usernames; when given, each of them tests every case instead of the plan's "
                                      "assignment."),
-        "business_owner": Param(type="string", pattern=uat.USERNAME_PATTERN, title="Business owner",
-                                description="The username who signs the release off (not one of the testers)."),
+        "business_owner": Param(type="string", pattern=uat.USERNAME_PATTERN, title="Business owner", section="People",
+                                description="The username who signs the release off: not one of the testers, "
+                                            "and not you (who starts the cycle)."),
         "deadline": Param(type="string", format="date-time", pattern=uat.DEADLINE_PATTERN, title="Deadline",
+                          section="Release",
                           description="When testing closes (UTC); open cases are then reported as not done."),
     },
 )

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -162,6 +163,21 @@ class HitlResponder:
                     self.answered.append((request, answer))
                     break
                 self.refusals.append(Refusal(request, answer, status, str(body)))
+
+
+@contextmanager
+def triggered_by(user: str | None) -> Iterator[None]:
+    """``dag.test()`` runs made inside record ``user`` as their triggering user, as the REST API records the
+    token's user; None makes them like the scheduler's runs (no triggering user). dag.test() itself records
+    ``dag_test``. tests/integration/test_distributed.py checks the real thing with FAB users."""
+    import airflow.models.dagrun as dagrun_module
+    import pytest
+
+    create = dagrun_module.get_or_create_dagrun
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dagrun_module, "get_or_create_dagrun",
+                      lambda **kwargs: create(**{**kwargs, "triggering_user_name": user}))
+        yield
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0, poll_s: float = 0.2) -> None:

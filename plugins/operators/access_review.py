@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator
 
-from prep_support import hitl
+from prep_support import approvals, hitl
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -41,6 +41,19 @@ def campaign_of(context: Context) -> tuple[str, datetime]:
               or context["dag_run"].run_after)
     requested = (context.get("params") or {}).get("campaign")
     return (requested or campaign_id_for(moment)), moment.astimezone(UTC)
+
+
+def started_by(context: Context) -> str:
+    """Who started the campaign's run: the user who triggered it, or the system for the quarterly schedule."""
+    return approvals.requester(context["dag_run"].triggering_user_name)
+
+
+def leavers(items: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted({item["subject"] for item in items})
+
+
+# Named when no leaver approver is left: the setting an administrator changes.
+LEAVER_APPROVERS = "leaver_approvers in include/config/access/policy.yaml"
 
 
 def support_engine(conn_id: str) -> Engine:
@@ -113,7 +126,7 @@ class SnapshotIdentitiesOperator(_AccessStep):
         people = people_frame(HrRoster(**policy.hr).people())
         sources.append(Source("hr.people", "people", people, datetime.now(UTC)))
         manifest = write_snapshot(engine, campaign_id, sources, run_id=context["run_id"], as_of=as_of,
-                                  now=datetime.now(UTC))
+                                  now=datetime.now(UTC), started_by=started_by(context))
         for entry in manifest:
             self.log.info("%s: %d rows, sha256 %s", entry["source"], entry["rows"], entry["sha256"])
         return {"campaign": campaign_id, "sources": manifest}
@@ -287,17 +300,18 @@ class ApproveLeaverRemediationOperator(HITLOperator):
         items = load_items(support_engine(self.support_db_conn_id), campaign_id, leavers=True, undecided=True)
         if not items:
             return {"asked": 0}
-        subjects = {item["subject"] for item in items}
-        approvers = [a for a in policy.leaver_approvers if a not in subjects]
-        if not approvers:
+        try:
+            approvers = approvals.approvers(policy.leaver_approvers, requester=started_by(context),
+                                            subjects=leavers(items), setting=LEAVER_APPROVERS)
+        except approvals.FourEyesError as error:
             from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException("every leaver approver is among the leavers: add one to leaver_approvers")
+            raise AirflowFailException(str(error)) from error
         self.subject = f"Access review {campaign_id}: disable {len(items)} leaver account(s) still active?"
         self.body = "\n".join(["HR lists these people as terminated; their accounts are still enabled. "
                                "**Approve** disables them; **Reject** keeps them (say why in the comment).", ""]
                               + [f"- {_md(item_label(item))}" for item in items])
-        self.assigned_users = [{"id": a, "name": a} for a in approvers]
+        self.assigned_users = approvers
         self.response_timeout = timedelta(hours=policy.leaver_response_timeout_hours)
         return super().execute(context)
 
@@ -307,6 +321,16 @@ class ApproveLeaverRemediationOperator(HITLOperator):
         answer = super().execute_complete(context, event)
         responder = hitl.responder(answer)
         campaign_id, _ = campaign_of(context)
+        if answer["chosen_options"] == [APPROVE]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from prep_support.access.review import load_items
+
+            items = load_items(support_engine(self.support_db_conn_id), campaign_id, leavers=True, undecided=True)
+            try:
+                approvals.check_answer(responder, requester=started_by(context), subjects=leavers(items))
+            except approvals.FourEyesError as error:
+                raise AirflowFailException(f"{error}: no leaver account is disabled") from error
         recorded = record_leaver_approval(support_engine(self.support_db_conn_id), campaign_id,
                                           answer["chosen_options"] == [APPROVE], responder, answer["responded_at"])
         return {"approved": answer["chosen_options"] == [APPROVE], "responded_by": responder, **recorded}

@@ -18,6 +18,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from operators.support_state import SupportStateOperator
+from prep_support import approvals
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -73,6 +74,9 @@ class PlanOutagesOperator(SupportStateOperator):
         except OutageRequestError as error:
             # Bad input is not transient: fail without retries, before anything was sent.
             raise AirflowFailException(str(error)) from error
+        # Who asked: the analyst who triggered the run; the system when an incident's asset event did.
+        requester = approvals.requester(context["dag_run"].triggering_user_name)
+        requests = [request.with_outage(requested_by=requester) for request in requests]
         lifecycle = next((r for r in requests if r.action == "announce" and r.planned), None)
         if lifecycle is not None:
             from prep_support.outages import reminder_at
@@ -249,6 +253,7 @@ class OutageComms:
             # An incident's outage ended when monitoring resolved the incident, not when this run came.
             row = outage_store.set_values(self.engine, row.id, now, ended_at=request.ended_at or now,
                                           status=COMPLETED if row.kind == "planned" else RESOLVED,
+                                          resolved_by=request.requested_by,
                                           last_update=request.update or row.last_update)
         return self.send_event(row, "resolved", request, now)
 
@@ -294,7 +299,7 @@ class OutageComms:
             try:
                 sent = outbox.send_once(
                     self.engine, key=key, event=_ledger_event(event), channel=channel, conn_id=conn_id,
-                    target=address, subject=subject, body=body, now=now,
+                    target=address, subject=subject, body=body, now=now, requested_by=request.requested_by,
                     send=partial(self.deliver, channel, row, event, request, key, conn_id, address, texts))
             except Exception as error:  # noqa: BLE001 - recorded, the other channels still go; raised below
                 failures.append(f"{channel}: {type(error).__name__}: {error}")
@@ -392,6 +397,8 @@ class OutageComms:
         name = f"{self.services[row.service_id].name}: " + ("planned maintenance" if row.kind == "planned"
                                                               else f"{row.severity} outage")
         if event == "announced":
+            if row.statuspage_incident_id:  # a retried or re-run announcement: the ledger has the incident
+                return row.statuspage_incident_id
             if row.kind == "planned":
                 incident = hook.create_incident(
                     key=row.id, name=name, status="scheduled", body=body, impact="maintenance",
@@ -405,7 +412,7 @@ class OutageComms:
                                                 impact=row.severity, component_statuses=statuses)
             outage_store.set_values(self.engine, row.id, datetime.now(UTC), statuspage_incident_id=incident["id"])
             return incident["id"]
-        incident_id = row.statuspage_incident_id or (hook.find_incident(row.id) or {}).get("id")
+        incident_id = row.statuspage_incident_id or (hook.find_incident(row.id, name) or {}).get("id")
         if not incident_id:
             raise RuntimeError(f"no Statuspage incident for outage {row.id}: it was not announced there")
         operational = {i: "operational" for i in ids.values()}
@@ -441,7 +448,8 @@ class OutageComms:
         else:
             texts = self.texts(row, "announced", request)
             ticket = self.trackers(route).create(dedup_key=f"outage:{row.id}", summary=texts["subject"],
-                                                 description=texts["plain"], route=route)
+                                                 description=f"{texts['plain']}\n{by_line('announced', request)}",
+                                                 route=route)
             values = {"ticket_system": route.tracker.system, "ticket_key": ticket.key, "ticket_id": ticket.id,
                       "ticket_url": ticket.url}
         return outage_store.set_values(self.engine, row.id, datetime.now(UTC), **values)
@@ -456,6 +464,7 @@ class OutageComms:
         tracker = self.trackers(route)
         ticket = Ticket(row.ticket_key, row.ticket_id or "", row.ticket_url)
         marker = f"[prep-support outage:{row.id} {event}]"
+        text = "\n".join(filter(None, [text, by_line(event, request)]))
         if event in ("resolved", "completed") and row.source != "incident":
             tracker.resolve(ticket, marker, text)
         else:
@@ -523,6 +532,14 @@ def outage_texts(row: Any, event: str, request: OutageRequest, catalog: Catalog)
     headline = plain.splitlines()[0].strip()
     return {"slack": slack, "plain": plain, "subject": f"[{row.kind} outage] {headline}"[:250],
             "email": render("outage/email.html.j2", headline=headline, **context)}
+
+
+def by_line(event: str, request: OutageRequest) -> str:
+    """Who asked for an event, for the ticket (never the public channels); empty for the timed steps of planned
+    work, which nobody asks for."""
+    action = {"announced": "Announced", "resolved": "Resolved"}.get(event, "Posted" if event.startswith("update")
+                                                                    else "")
+    return f"{action} by {request.requested_by}." if action else ""
 
 
 def outage_card(text: str, event: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
 from sqlalchemy import select, update
 
-from prep_support import hitl, uat
+from prep_support import approvals, hitl, uat
 from prep_support.messages import slack_text
 
 if TYPE_CHECKING:
@@ -34,6 +34,15 @@ if TYPE_CHECKING:
     from hooks.trackers import JiraIssues
 
 log = logging.getLogger(__name__)
+
+
+# Named when the business owner is who started the cycle: what the analyst changes (four eyes).
+SIGN_OFF = "the form's Business owner (business_owner)"
+
+
+def started_by(context: Any) -> str:
+    """Who started the cycle: the user who triggered the run (prep_support.approvals.requester)."""
+    return approvals.requester(context["dag_run"].triggering_user_name)
 
 
 def _jira(conn_id: str) -> JiraIssues:
@@ -149,6 +158,12 @@ class CreateUatTicketsOperator(BaseOperator):
         self.jira_conn_id = jira_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:  # four eyes, checked before any ticket: who starts the cycle does not sign the release off
+            approvals.approvers([self.cycle["business_owner"]], requester=started_by(context), setting=SIGN_OFF)
+        except approvals.FourEyesError as error:
+            raise AirflowFailException(str(error)) from error
         cycle, jira = self.cycle, _jira(self.jira_conn_id)
         plan, release, deadline = _plan(cycle), cycle["release"], _deadline(cycle)
         cases = {case.id: case for case in plan.cases}
@@ -182,7 +197,8 @@ class CreateUatTicketsOperator(BaseOperator):
         upsert(engine, UatCycleRow.__table__, [{
             "release": cycle["release"], "plan": cycle["test_plan"], "business_owner": cycle["business_owner"],
             "deadline": _deadline(cycle), "release_key": release_key, "status": "testing", "report": {},
-            "run_id": context["run_id"], "created_at": now, "updated_at": now}], ["release"])
+            "run_id": context["run_id"], "started_by": started_by(context), "created_at": now,
+            "updated_at": now}], ["release"])
         with engine.connect() as connection:
             cycle_id = connection.execute(
                 select(UatCycleRow.id).where(UatCycleRow.release == cycle["release"])).scalar()
@@ -324,6 +340,13 @@ class CloseUatCycleOperator(BaseOperator):
         release, release_key = cycle["release"], self.tickets["release_key"]
         approved = (decision.get("chosen_options") or ["reject"])[0] == "approve"
         user = hitl.responder(decision) or "nobody (timed out)"
+        if approved:  # Airflow let them answer; an admin may answer any step, four eyes may not
+            from airflow.sdk.exceptions import AirflowFailException
+
+            try:
+                approvals.check_answer(user, requester=started_by(context))
+            except approvals.FourEyesError as error:
+                raise AirflowFailException(f"{error}: the release is not signed off") from error
         reason = str((decision.get("params_input") or {}).get("comment") or "").strip()
         jira = _jira(self.jira_conn_id)
         marker = f"[{uat.release_label(release)}:decision]"

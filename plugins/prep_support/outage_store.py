@@ -38,7 +38,7 @@ def record_announcement(engine: Engine, request: OutageRequest, *, status: str, 
                 status=status, impact=request.impact, workaround=request.workaround, channels=list(request.channels),
                 affected=affected, starts_at=request.starts_at, expected_end=request.expected_end, ended_at=None,
                 last_update="", source=request.source, incident_key=request.incident.get("dedup_key"),
-                created_run_id=run_id, created_at=now, updated_at=now,
+                created_run_id=run_id, announced_by=request.requested_by, created_at=now, updated_at=now,
             ))
         return connection.execute(select(outages).where(outages.c.id == request.outage_id)).one()
 

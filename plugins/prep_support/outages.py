@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prep_support.approvals import SYSTEM
 from prep_support.catalog import Catalog, Service
 
 KINDS = ("planned", "unplanned")
@@ -73,6 +74,7 @@ class OutageRequest:
     source: str = "form"  # form | incident
     incident: dict[str, Any] = field(default_factory=dict)  # the monitoring incident behind it
     ended_at: datetime | None = None  # when a resolution's outage ended (its incident's resolution); None: now
+    requested_by: str = SYSTEM  # who triggered the run that asked for it (prep_support.approvals.requester)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -90,13 +90,13 @@ def _root_of(engine: Engine, message: Any) -> Any | None:
 
 
 def claim_direct(engine: Engine, *, key: str, event: str, channel: str, conn_id: str, target: str, subject: str,
-                 body: str, now: datetime) -> bool:
+                 body: str, now: datetime, requested_by: str | None = None) -> bool:
     """Record a message its task is about to send itself; False when the key was already sent.
 
     A row left ``sending`` by an attempt that failed (or died) is claimed again with the new content.
     """
     content = {"event": event, "channel": channel, "conn_id": conn_id, "target": target, "subject": subject,
-               "body": body}
+               "body": body, "requested_by": requested_by}
     with engine.begin() as connection:
         status = connection.execute(select(notifications.c.status).where(notifications.c.key == key)).scalar()
         if status == "sent":
@@ -123,13 +123,15 @@ def record_failure(engine: Engine, key: str, error: BaseException) -> None:
 
 
 def send_once(engine: Engine, *, key: str, event: str, channel: str, conn_id: str, target: str, subject: str,
-              body: str, send: Callable[[], Sent], now: datetime) -> bool:
+              body: str, send: Callable[[], Sent], now: datetime, requested_by: str | None = None) -> bool:
     """Send a message its task sends itself under ledger ``key`` unless it was sent; True if sent now.
+
+    ``requested_by`` is who asked for it (the run's requester, prep_support.approvals), kept on the row.
 
     A failed ``send`` is recorded on the row and raised, so the retry claims and sends it again.
     """
     if not claim_direct(engine, key=key, event=event, channel=channel, conn_id=conn_id, target=target,
-                        subject=subject, body=body, now=now):
+                        subject=subject, body=body, now=now, requested_by=requested_by):
         return False
     try:
         sent = send()

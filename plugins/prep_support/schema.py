@@ -210,6 +210,8 @@ class NotificationRow(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Who asked for it: the user who triggered the run (prep_support.approvals.requester), or "system".
+    requested_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class MaintenanceWindowRow(Base):
@@ -306,6 +308,9 @@ class OutageRow(Base):
     ticket_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     statuspage_incident_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_run_id: Mapped[str] = mapped_column(String(250), default="")
+    # Who announced and who resolved it: the runs' triggering users, or "system" (an incident's asset event).
+    announced_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -324,6 +329,7 @@ class AccessCampaignRow(Base):
     as_of: Mapped[datetime] = mapped_column(UtcDateTime)  # the data interval end: dormancy is measured to it
     status: Mapped[str] = mapped_column(String(20))  # snapshot | findings | review | remediated | published
     review_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # a username, or "system"
     page_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -484,6 +490,7 @@ class UatCycleRow(Base):
     report_url: Mapped[str | None] = mapped_column(String(500), nullable=True)  # the Confluence page
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    started_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # who triggered that run
     run_id: Mapped[str] = mapped_column(String(250))  # the run that started (or last re-ran) the cycle
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -9,6 +9,7 @@ campaign asks nothing and revokes nothing again.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy import select
 
 from prep_support.access.snapshot import manifest_of
 from prep_support.schema import AccessRemediationRow, NotificationRow
-from tests.hitl import Answer, HitlResponder
+from tests.hitl import Answer, HitlResponder, triggered_by
 from tests.sandbox_client import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,9 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
     call(base, "DELETE", "/slack/_sandbox/messages")
     asked: list = []
     try:
-        with HitlResponder(decide(support_engine, asked, base=base, after_reminder="dave")) as responder:
+        # Started by the quarterly schedule: no triggering user, the system is the requester.
+        with triggered_by(None), HitlResponder(decide(support_engine, asked, base=base,
+                                                      after_reminder="dave")) as responder:
             assert dag.test(logical_date=LOGICAL_DATE).state == "success"
 
         # Reminders are direct messages, one per reviewer still deciding: dave waited for his.
@@ -134,13 +137,15 @@ def test_a_campaign_is_reviewed_remediated_and_published_once(airflow_db, suppor
 
         # Evidence: files with a manifest, one page with the files attached, the summary posted once.
         assert (evidence / "manifest.json").exists() and (evidence / "packets" / "alice.html").exists()
+        assert json.loads((evidence / "manifest.json").read_text())["started_by"] == "system"
+        assert [assignees for task, assignees in asked if task == "approve_leavers"] == [["carol", "alice"]]
         assert "&lt;script&gt;alert(1)&lt;/script&gt; Mallory" in (evidence / "packets" / "alice.html").read_text()
         pages = [p for p in call(base, "GET", "/confluence/_sandbox/pages")["pages"]
                  if p["title"] == f"Access review {CAMPAIGN}"]
         assert len(pages) == 1
         assert {"manifest.json", "decisions.csv", "population_okta.memberships.csv"} <= {
             a["filename"] for a in pages[0]["attachments"]}
-        assert "<script>" not in pages[0]["body"]
+        assert "<script>" not in pages[0]["body"] and ", started by system.</p>" in pages[0]["body"]
         summaries = [m for m in call(base, "GET", "/slack/_sandbox/messages")["messages"]
                      if f"Access review {CAMPAIGN} complete" in m["text"]]
         assert len(summaries) == 1

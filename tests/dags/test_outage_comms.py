@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from prep_support import outage_store
 from prep_support.schema import MaintenanceWindowRow, NotificationRow
+from tests.hitl import triggered_by
 from tests.sandbox_client import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,7 +238,8 @@ def test_a_critical_incident_is_announced_then_updated_and_resolved_in_the_same_
                 "opened_at": opened.isoformat()}
     outage_id = f"auth-gateway-health-availability-{opened:%Y%m%d-%H%M}"
 
-    with triggered_by_incidents([incident]):
+    # The asset event's run has no triggering user: the system announces it.
+    with triggered_by(None), triggered_by_incidents([incident]):
         run = outage_dag.test(logical_date=opened + timedelta(seconds=1))
     assert run.state == "success", task_states(run)
     assert task_states(run)["wait_for_start"] == "skipped"
@@ -258,11 +260,13 @@ def test_a_critical_incident_is_announced_then_updated_and_resolved_in_the_same_
     assert [m["to"] for m in emails(base, outage_id)] == [["identity-team@example.com", "oncall@example.com"]]
 
     # An update from the form, with injection in its text and workaround: same thread, same incident, the ticket.
-    update = outage_dag.test(run_conf={"action": "update", "service": "auth-gateway", "update": INJECTION,
-                                       "workaround": "<b>Use the backup login</b>", "progress": "identified"})
+    with triggered_by("carol"):
+        update = outage_dag.test(run_conf={"action": "update", "service": "auth-gateway", "update": INJECTION,
+                                           "workaround": "<b>Use the backup login</b>", "progress": "identified"})
     assert update.state == "success", task_states(update)
-    # And a resolution.
-    resolve = outage_dag.test(run_conf={"action": "resolve", "service": "auth-gateway", "outage_id": outage_id})
+    # And a resolution, by the analyst logged in as alice.
+    with triggered_by("alice"):
+        resolve = outage_dag.test(run_conf={"action": "resolve", "service": "auth-gateway", "outage_id": outage_id})
     assert resolve.state == "success", task_states(resolve)
 
     messages = slack_messages(base, outage_id)
@@ -281,8 +285,17 @@ def test_a_critical_incident_is_announced_then_updated_and_resolved_in_the_same_
     issue = next(i for i in call(base, "GET", "/jira/_sandbox/issues")["issues"] if i["key"] == ticket.key)
     comments = [c["body"] for c in issue["comments"]]
     assert len(comments) == 2 and "resolved after" in comments[1]
+    assert comments[0].endswith("Posted by carol.") and comments[1].endswith("Resolved by alice.")
     assert issue["status"] != "Done", "monitoring resolves its own incident's ticket when the service recovers"
-    assert outage_store.get(support_engine, outage_id).status == "resolved"
+    row = outage_store.get(support_engine, outage_id)
+    assert (row.status, row.announced_by, row.resolved_by) == ("resolved", "system", "alice")
+    with support_engine.connect() as connection:
+        asked = dict(connection.execute(select(NotificationRow.key, NotificationRow.requested_by).where(
+            NotificationRow.key.like(f"outage:{outage_id}:%:slack"))).all())
+    assert sorted(asked.values()) == ["alice", "carol", "system"], asked
+    # Who asked stays off the public status page.
+    assert not any("by alice" in u["body"] or "by carol" in u["body"]
+                   for u in statuspage_incident(base, outage_id)[0]["incident_updates"])
 
     # The pages showed the update as text while the outage was current, and drop it once resolved.
     page = known_issues(base)

@@ -3,16 +3,13 @@
 Joiner, mover and leaver change exactly what their role templates say; running a request again
 changes nothing and opens no second ticket; a privileged grant waits for an approval that neither
 the subject nor the requester (who triggered the run) can give (403 through Airflow's own route)
-and another approver can. ``dag.test()`` records its runs as triggered by ``dag_test``;
-:func:`triggered_by` makes a run the given user's, as the REST API does for the token's user
-(tests/integration/test_distributed.py checks that with FAB users).
+and another approver can (``tests.hitl.triggered_by`` makes a run the given user's, as the REST API
+does for the token's user; tests/integration/test_distributed.py checks that with FAB users).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -22,7 +19,7 @@ from sqlalchemy import select
 
 from hooks.directory import DirectoryHook
 from prep_support.schema import LifecycleChangeRow
-from tests.hitl import Answer, HitlResponder
+from tests.hitl import Answer, HitlResponder, triggered_by
 from tests.sandbox_client import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,18 +42,6 @@ def estate_of_identities(sandbox, slapd, support_engine):
     yield sandbox
     call(sandbox.base_url, "POST", "/okta/_sandbox/reset")
     slapd.reset()
-
-
-@contextmanager
-def triggered_by(user: str) -> Iterator[None]:
-    """dag.test() runs made inside are recorded as triggered by ``user`` (the run's triggering_user_name)."""
-    import airflow.models.dagrun as dagrun_module
-
-    create = dagrun_module.get_or_create_dagrun
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(dagrun_module, "get_or_create_dagrun",
-                      lambda **kwargs: create(**{**kwargs, "triggering_user_name": user}))
-        yield
 
 
 def run(dag, **conf):

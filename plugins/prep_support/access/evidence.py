@@ -66,9 +66,15 @@ def build_pack(engine: Engine, campaign_id: str) -> list[EvidenceFile]:
     files.append(EvidenceFile("summary.html", packets.render("access/summary.html.j2", **context).encode(),
                               "text/html"))
     manifest = [{"name": f.name, "bytes": len(f.content), "sha256": f.sha256} for f in files]
-    files.append(EvidenceFile("manifest.json", _json({"campaign": campaign_id, "files": manifest}),
+    files.append(EvidenceFile("manifest.json", _json({"campaign": campaign_id, "started_by": started_by(campaign),
+                                                      "files": manifest}),
                               "application/json"))
     return files
+
+
+def started_by(campaign: Any) -> str:
+    """Who started the campaign's run (a username, or "system"); campaigns from before it was kept: not recorded."""
+    return campaign.started_by or "not recorded"
 
 
 def summary_context(campaign: Any, sources: list[dict[str, Any]], findings: dict[str, int],
@@ -82,6 +88,7 @@ def summary_context(campaign: Any, sources: list[dict[str, Any]], findings: dict
         counts["defaulted"] += item["decided_by"] == DEFAULT_RESPONDER
     return {
         "campaign_id": campaign.id, "run_id": campaign.run_id, "as_of": campaign.as_of.isoformat(),
+        "started_by": started_by(campaign),
         "sources": sources, "findings": findings,
         "reviewers": [{"reviewer": name, "count": c["items"], "keep": c["keep"], "revoke": c["revoke"],
                        "defaulted": c["defaulted"]} for name, c in sorted(per_reviewer.items())],

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, insert, select, text
 
+from prep_support.approvals import SYSTEM
 from prep_support.results import upsert
 from prep_support.schema import (
     AccessAccountRow,
@@ -182,7 +183,7 @@ def sha256_of(frame: pd.DataFrame, kind: str) -> str:
 
 
 def write_snapshot(engine: Engine, campaign_id: str, sources: list[Source], *, run_id: str, as_of: datetime,
-                   now: datetime) -> list[dict[str, Any]]:
+                   now: datetime, started_by: str = SYSTEM) -> list[dict[str, Any]]:
     """Replace the campaign's snapshot with these sources; return the manifest (one entry per source).
 
     The next source is put in order and serialised on another thread while the database loads the one
@@ -195,7 +196,8 @@ def write_snapshot(engine: Engine, campaign_id: str, sources: list[Source], *, r
     with engine.begin() as connection, ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
         serialised = [pool.submit(_serialise, source) for source in sources[:1]]
         upsert(connection, AccessCampaignRow.__table__, [{
-            "id": campaign_id, "run_id": run_id, "as_of": as_of, "status": "snapshot", "summary": {},
+            "id": campaign_id, "run_id": run_id, "started_by": started_by, "as_of": as_of, "status": "snapshot",
+            "summary": {},
             "review_started_at": None, "page_url": None, "created_at": now, "updated_at": now,
         }], ["id"])
         connection.execute(delete(AccessSnapshotSourceRow).where(AccessSnapshotSourceRow.campaign_id == campaign_id))
