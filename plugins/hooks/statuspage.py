@@ -39,6 +39,7 @@ from airflow.sdk import BaseHook
 
 from hooks.api_connection import ApiConnection, api_connection, epoch_seconds
 from hooks.http_client import HttpError, send
+from prep_support.messages import statuspage_text
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class StatuspageHook(BaseHook):
         if existing is not None:
             return existing
         incident: dict[str, Any] = {
-            "name": name, "status": status, "impact_override": impact, "body": body,
+            "name": name, "status": status, "impact_override": impact, "body": statuspage_text(body),
             "component_ids": list(component_statuses), "components": dict(component_statuses),
             "metadata": {METADATA_NAMESPACE: {"key": key}}, "deliver_notifications": True,
         }
@@ -199,7 +200,7 @@ class StatuspageHook(BaseHook):
                         component_statuses: dict[str, str] | None = None) -> dict[str, Any]:
         """Post an update (status and message, optionally component statuses); the updated incident."""
         _check(status, REALTIME_STATUSES + SCHEDULED_STATUSES, "incident status")
-        incident: dict[str, Any] = {"status": status, "body": body}
+        incident: dict[str, Any] = {"status": status, "body": statuspage_text(body)}
         if component_statuses:
             for status_of_component in component_statuses.values():
                 _check(status_of_component, COMPONENT_STATUSES, "component status")

@@ -27,7 +27,7 @@ from airflow.sdk import BaseOperator
 from sqlalchemy import select, update
 
 from prep_support import approvals, hitl, uat
-from prep_support.messages import slack_text
+from prep_support.messages import jira_text, slack_text
 
 if TYPE_CHECKING:
     from hooks.channels import SlackSender
@@ -113,20 +113,18 @@ class PlanUatCycleOperator(BaseOperator):
         self.jira_conn_id = jira_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        from operators.bad_input import failing_on_bad_input
 
-        params = context["params"]
-        try:
-            return self.plan_cycle(params)
-        except uat.PlanError as error:
-            raise AirflowFailException(str(error)) from error  # bad input: no retry can fix it
+        with failing_on_bad_input():  # bad input (PlanError is one): no retry can fix it
+            return self.plan_cycle(context["params"])
 
     def plan_cycle(self, params: Any) -> dict[str, Any]:
+        from prep_support.form_input import check_sizes, form_datetime
+
+        check_sizes(params)
         release, owner = params["release"], params["business_owner"]
         testers = list(params.get("testers") or [])
-        deadline = datetime.fromisoformat(str(params["deadline"]).replace("Z", "+00:00"))
-        if deadline.tzinfo is None:
-            raise uat.PlanError(f"deadline: {params['deadline']!r} needs a time zone (e.g. ...T17:00:00Z)")
+        deadline = form_datetime(params["deadline"], "deadline")
         choice = uat.parse_test_plan(params["test_plan"])
         if choice.jql is not None:
             issues = _jira(self.jira_conn_id).search(choice.jql, fields="summary,description")
@@ -170,8 +168,10 @@ class CreateUatTicketsOperator(BaseOperator):
         release_key, created = jira.ensure_issue(uat.release_label(release), {
             "project": {"key": cycle["project"]}, "issuetype": {"name": "Task"},
             "summary": f"UAT {release}: {plan.name}"[:250],
-            "description": (f"User acceptance testing of release {release} ({plan.name}).\n{plan.description}\n\n"
-                            f"Business owner: {cycle['business_owner']}. Deadline: {deadline:%Y-%m-%d %H:%M} UTC."),
+            "description": (f"User acceptance testing of release {jira_text(release)} ({jira_text(plan.name)}).\n"
+                            f"{jira_text(plan.description)}\n\n"
+                            f"Business owner: {jira_text(cycle['business_owner'])}. "
+                            f"Deadline: {deadline:%Y-%m-%d %H:%M} UTC."),
             "labels": ["prep-support", "uat"], "duedate": f"{deadline:%Y-%m-%d}"})
         tickets, made = [], int(created)
         for assignment in cycle["assignments"]:
@@ -351,12 +351,12 @@ class CloseUatCycleOperator(BaseOperator):
         jira = _jira(self.jira_conn_id)
         marker = f"[{uat.release_label(release)}:decision]"
         if approved:
-            jira.comment_once(release_key, marker, f"UAT signed off by {user}. {reason}".strip())
+            jira.comment_once(release_key, marker, jira_text(f"UAT signed off by {user}. {reason}".strip()))
             jira.move_to(release_key, "Done")
         else:
             blockers = report["blockers"] or ["none recorded by the report"]
-            text = "\n".join([f"UAT rejected by {user}." + (f" Reason: {reason}" if reason else ""),
-                              "Blockers:", *[f"* {line}" for line in blockers]])
+            text = "\n".join([jira_text(f"UAT rejected by {user}." + (f" Reason: {reason}" if reason else "")),
+                              "Blockers:", *[f"* {jira_text(line)}" for line in blockers]])
             jira.comment_once(release_key, marker, text)
             jira.move_to(release_key, "Rejected")
         announcement = self.announcement(approved, user, reason, report)

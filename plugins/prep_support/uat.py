@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from prep_support import paths
 from prep_support.catalog import unique_ids
 from prep_support.config_errors import location_labels
-from prep_support.messages import slack_text
+from prep_support.form_input import BadInput
+from prep_support.messages import jira_text, slack_text
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
@@ -35,7 +36,7 @@ Username = Annotated[str, Field(pattern=USERNAME_PATTERN)]
 PASSED, FAILED, OPEN, NOT_DONE = "passed", "failed", "open", "not done"
 
 
-class PlanError(ValueError):
+class PlanError(BadInput):
     """A test plan cannot be used; the message names the file, the case and the field."""
 
 
@@ -199,10 +200,10 @@ def result_key(release: str) -> str:
 
 
 def subtask_description(case: UatCase, tester: str, deadline: datetime) -> str:
-    """Jira wiki text: the steps, the expected result and how to record the outcome."""
-    steps = "\n".join(f"# {step}" for step in case.steps)
-    return (f"h3. Steps\n{steps}\n\nh3. Expected result\n{case.expected}\n\n"
-            f"Tester: {tester}. Deadline: {deadline:%Y-%m-%d %H:%M} UTC.\n"
+    """Jira wiki text: the steps, the expected result and how to record the outcome (values escaped)."""
+    steps = "\n".join(f"# {jira_text(step)}" for step in case.steps)
+    return (f"h3. Steps\n{steps}\n\nh3. Expected result\n{jira_text(case.expected)}\n\n"
+            f"Tester: {jira_text(tester)}. Deadline: {deadline:%Y-%m-%d %H:%M} UTC.\n"
             "Record the outcome by moving this sub-task to *Passed* or *Failed*; "
             "link any Bug you raise to this sub-task.")
 
