@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from prep_support.catalog import HttpCheck, SqlCheck, TcpCheck, _Bounds, parse_json_path
+from prep_support.redaction import redact
 
 OK, WARN, FAIL, NOT_EVALUABLE = "ok", "warn", "fail", "not_evaluable"
 MAX_BODY_BYTES = 256 * 1024  # enough for any health document; a runaway body is not read whole
@@ -117,7 +118,8 @@ async def probe_http(session: aiohttp.ClientSession, key: str, check: HttpCheck,
     except TimeoutError:
         return ProbeResult(key, FAIL, None, f"no answer within {check.timeout_s:g} s")
     except aiohttp.ClientError as error:
-        return ProbeResult(key, FAIL, None, f"{type(error).__name__}: {error}")
+        # The client's text may quote the URL, credentials included: stored, logged and sent redacted.
+        return ProbeResult(key, FAIL, None, f"{type(error).__name__}: {redact(str(error))}")
     latency_ms = (time.perf_counter() - started) * 1000
     status, detail = judge_http(check, status_code, body, latency_ms)
     return ProbeResult(key, status, round(latency_ms, 2), detail)
@@ -161,8 +163,8 @@ def query_sql(engine: Engine, key: str, check: SqlCheck, interval_start: datetim
             value = connection.execute(statement, params).scalar()
     except SQLAlchemyError as error:
         # The probed database being down or refusing the query is a result, not our failure.
-        return ProbeResult(key, FAIL, None, f"query failed: {type(error.orig or error).__name__}: "
-                                            f"{str(error.orig or error).strip().splitlines()[0]}")
+        first_line = str(error.orig or error).strip().splitlines()[0]
+        return ProbeResult(key, FAIL, None, f"query failed: {type(error.orig or error).__name__}: {redact(first_line)}")
     latency_ms = (time.perf_counter() - started) * 1000
     status, detail = judge_value(check, value)
     return ProbeResult(key, status, round(latency_ms, 2), detail)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from prep_support.catalog import Catalog, check_key
 from prep_support.probes import ProbeResult
+from prep_support.redaction import connection_secrets, redact_value
 from prep_support.schema import CheckResultRow, CheckRow, ServiceRow
 
 
@@ -60,9 +61,10 @@ def sync_catalog(engine: Engine, catalog: Catalog, now: datetime | None = None) 
          "depends_on": list(s.depends_on), "active": True, "updated_at": now}
         for s in catalog.services
     ]
+    secrets = connection_secrets()  # a definition is stored without a URL's password or a Connection's secret
     checks = [
         {"id": check_key(s.id, c.id), "service_id": s.id, "kind": c.kind,
-         "definition": c.model_dump(mode="json"), "active": True, "updated_at": now}
+         "definition": redact_value(c.model_dump(mode="json"), secrets), "active": True, "updated_at": now}
         for s in catalog.services for c in s.checks
     ]
     upsert(engine, ServiceRow.__table__, services, ["id"])

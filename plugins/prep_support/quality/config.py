@@ -160,8 +160,8 @@ class Suite(_Strict):
     @property
     def dataset(self) -> str:
         """What the data is, for messages: ``estate_db:orders``, ``estate_db:query q.sql``, ``files /in/*.csv``."""
-        if self.files is not None:
-            return f"files {self.files.resolved_directory() / self.files.pattern}"
+        if self.files is not None:  # as configured: an expanded $AIRFLOW_CONN_... would show its password
+            return f"files {self.files.directory.rstrip('/')}/{self.files.pattern}"
         return f"{self.conn_id}:{self.table}" if self.table else f"{self.conn_id}:query {self.query_file}"
 
     def check(self, check_id: str) -> CheckSpec:

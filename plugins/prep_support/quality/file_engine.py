@@ -6,12 +6,14 @@ Great Expectations' *pandas* engine, which differs from its SQL engine where NUL
 comparisons: a pair check counts a row with one missing value as unexpected (NaN > x is False),
 and compound uniqueness treats missing values as equal (``DataFrame.duplicated``). pandas is
 imported inside the functions, so loading suites stays cheap; Parquet needs pyarrow (or
-fastparquet), and says so when it is not installed.
+fastparquet), and says so when it is not installed. The suite's ``timeout_s`` bounds the regex
+checks, the one place where a single value can take unbounded time (catastrophic backtracking).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,15 @@ from prep_support.quality.judge import (
     schema_diff,
     volume_result,
 )
-from prep_support.quality.outcomes import SAMPLE_SIZE, CheckOutcome, QualityError, jsonable, masked_sample
+from prep_support.quality.outcomes import (
+    SAMPLE_SIZE,
+    CheckOutcome,
+    QualityError,
+    jsonable,
+    masked_outcome,
+    masked_sample,
+)
+from prep_support.quality.patterns import RegexTimedOut, search_before, timed_out
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,12 +50,13 @@ def validate_files(suite: Suite, interval_start: datetime, interval_end: datetim
         raise ValueError(f"suite {suite.id!r} reads a database: validate it with sql_engine.validate_sql")
     if interval_start.tzinfo is None or interval_end.tzinfo is None:
         raise ValueError("the data interval must be timezone-aware (Airflow's data_interval_start/end are)")
+    deadline = time.monotonic() + suite.timeout_s
     files = matching_files(suite)
     selected = select_files(files, interval_start, interval_end) if suite.files.select_by_mtime else files
     frame = read_frame(suite, selected)
     frame = _in_interval(suite, frame, interval_start, interval_end)
     newest_file = max((mtime for _path, mtime in files if mtime < interval_end.timestamp()), default=None)
-    context = _Context(suite, frame, interval_end, dict(volume_history or {}), newest_file, bool(selected))
+    context = _Context(suite, frame, interval_end, dict(volume_history or {}), newest_file, bool(selected), deadline)
     return [context.evaluate(check) for check in suite.checks]
 
 
@@ -112,13 +123,15 @@ def _require_columns(suite: Suite, frame: pd.DataFrame) -> None:
 
 class _Context:
     def __init__(self, suite: Suite, frame: pd.DataFrame, end: datetime, history: dict[str, list[int]],
-                 newest_file: float | None, has_files: bool) -> None:
+                 newest_file: float | None, has_files: bool, deadline: float) -> None:
         self.suite, self.frame, self.end, self.history = suite, frame, end, history
-        self.newest_file, self.has_files = newest_file, has_files
+        self.newest_file, self.has_files, self.deadline = newest_file, has_files, deadline
 
     def evaluate(self, check: spec.CheckSpec) -> CheckOutcome:
         try:
-            return _EVALUATORS[type(check)](self, check)
+            return masked_outcome(check, _EVALUATORS[type(check)](self, check), self.suite.sensitive_columns)
+        except RegexTimedOut as error:
+            raise QualityError(self.suite, f"check {check.id!r}: {timed_out(self.suite.timeout_s)}") from error
         except (TypeError, ValueError) as error:  # e.g. text against numeric bounds, the mean of text
             raise QualityError(self.suite, f"check {check.id!r}: {type(error).__name__}: {error}") from error
 
@@ -194,8 +207,9 @@ def _in_set(context: _Context, check: spec.InSet) -> CheckOutcome:
 
 
 def _regex(context: _Context, check: spec.MatchRegex) -> CheckOutcome:
-    return context.column_values(check, lambda values: values.astype(str).str.contains(check.kwargs.regex,
-                                                                                        regex=True))
+    pattern = check.kwargs.regex
+    return context.column_values(check, lambda values: values.astype(str).map(
+        lambda text: search_before(pattern, text, context.deadline)))
 
 
 def _pair(context: _Context, check: spec.PairGreater) -> CheckOutcome:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from prep_support.quality.lineage import hidden_columns
+from prep_support.redaction import redact
 
 if TYPE_CHECKING:
     from prep_support.quality.checks import CheckSpec
@@ -26,6 +29,7 @@ class QualityError(RuntimeError):
     """A suite could not be validated; the message names the suite, its dataset and the cause."""
 
     def __init__(self, suite: Suite, cause: str) -> None:
+        cause = redact(cause)  # a driver's error or an expanded $AIRFLOW_CONN_... path can carry a password
         super().__init__(f"suite {suite.id!r} ({suite.dataset}): {cause}")
         self.suite_id = suite.id
         self.dataset = suite.dataset
@@ -70,9 +74,18 @@ class CheckOutcome:
 
 
 def jsonable(value: Any) -> Any:
-    """A database or pandas value as something ``json.dumps`` takes (and a CSV shows faithfully)."""
+    """A database or pandas value as something ``json.dumps`` takes (and a CSV shows faithfully).
+
+    Lists, tuples and dicts keep their shape, their items converted: a sample's rows are stored as
+    JSON arrays, never as the ``str()`` of a Python list (which a ticket would show character by
+    character).
+    """
     if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
     if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing values
         return None
     if isinstance(value, float):
@@ -96,15 +109,15 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def masked_sample(columns: Sequence[str], rows: Iterable[Sequence[Any]],
-                  sensitive: Iterable[str]) -> tuple[list[str], list[list[Any]]]:
+def masked_sample(columns: Sequence[str], rows: Iterable[Sequence[Any]], sensitive: Iterable[str],
+                  query: str | None = None) -> tuple[list[str], list[list[Any]]]:
     """Up to SAMPLE_SIZE rows as JSON-able lists, with sensitive columns' values replaced by ``***``.
 
-    A NULL in a sensitive column stays NULL: that it is missing is what a not-null check reports,
-    and says nothing about the value.
+    When the rows come from a custom ``query``, a result column is masked by its lineage (an alias
+    or expression of a sensitive column), not only by its name. A NULL in a sensitive column stays
+    NULL: that it is missing is what a not-null check reports, and says nothing about the value.
     """
-    hidden = {name.lower() for name in sensitive}
-    masks = [name.lower() in hidden for name in columns]
+    masks = hidden_columns(columns, sensitive, query)
     sample = []
     for row in rows:
         values = [jsonable(value) for value in row]
@@ -113,3 +126,21 @@ def masked_sample(columns: Sequence[str], rows: Iterable[Sequence[Any]],
         if len(sample) == SAMPLE_SIZE:
             break
     return list(columns), sample
+
+
+# Checks whose observed value is a value of the data (the smallest e-mail, the newest timestamp),
+# not a count or a percent: on a sensitive column it is masked like a sample's cell.
+_OBSERVES_A_VALUE = {"expect_column_min_to_be_between", "expect_column_max_to_be_between",
+                     "expect_column_mean_to_be_between", "freshness"}
+
+
+def masked_outcome(check: CheckSpec, outcome: CheckOutcome, sensitive: Iterable[str]) -> CheckOutcome:
+    """``outcome`` with its observed value masked when it is a value of a sensitive column.
+
+    The judgement was made on the real value; only what is stored, logged and shown is masked.
+    """
+    hidden = {name.lower() for name in sensitive}
+    reads_hidden = any(column.lower() in hidden for column in check.columns)
+    if not reads_hidden or check.expectation not in _OBSERVES_A_VALUE or outcome.observed_value is None:
+        return outcome
+    return replace(outcome, observed_value=MASK)

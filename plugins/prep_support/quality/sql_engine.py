@@ -6,7 +6,8 @@ BY each; samples of failing rows (at most 20, sensitive columns masked) are fetc
 LIMITed query for failing checks only. Everything runs in one read-only transaction
 (REPEATABLE READ on PostgreSQL, so all queries see the same snapshot) under a deadline of the
 suite's ``timeout_s``: PostgreSQL's ``statement_timeout`` is set to the time left before each
-statement, SQLite is interrupted by a progress handler. Any failure raises
+statement, SQLite is interrupted by a progress handler and its REGEXP (Python) gets what is left of
+the deadline (:mod:`prep_support.quality.patterns`). Any failure raises
 :class:`~prep_support.quality.outcomes.QualityError` and no outcome is returned.
 """
 
@@ -25,8 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from prep_support.quality import checks as spec
 from prep_support.quality.config import Suite
-from prep_support.quality.outcomes import CheckOutcome, QualityError, masked_sample
+from prep_support.quality.lineage import hidden_columns
+from prep_support.quality.outcomes import CheckOutcome, QualityError, masked_outcome, masked_sample
+from prep_support.quality.patterns import search_before, timed_out
 from prep_support.quality.sql_checks import Context, MainPass, Plan, plan_check
 from prep_support.quality.sql_source import Source, open_source, table_columns
 
@@ -88,6 +92,12 @@ def _read_only(engine: Engine, suite: Suite) -> Iterator[_Session]:
         try:
             with connection.begin():
                 yield _Session(connection, deadline)
+        except DBAPIError as error:
+            # The progress handler's "interrupted", or REGEXP's timeout ("user-defined function raised
+            # exception"): either way the suite ran out of time, and says so.
+            if time.monotonic() >= deadline:
+                raise QualityError(suite, timed_out(suite.timeout_s)) from error
+            raise
         finally:
             with suppress(sqlite3.Error):  # a broken connection is discarded by the pool anyway
                 raw.set_progress_handler(None, 0)
@@ -95,14 +105,14 @@ def _read_only(engine: Engine, suite: Suite) -> Iterator[_Session]:
 
 
 def _sqlite_guards(raw: Any, deadline: float) -> None:
-    """REGEXP as Python's re.search, no writes, and an interrupt once the deadline has passed."""
-    raw.create_function("regexp", 2, _regexp, deterministic=True)
+    """REGEXP as a search that stops at the deadline, no writes, and an interrupt once the deadline has passed."""
+
+    def regexp(pattern: str, value: Any) -> bool | None:
+        return None if value is None else search_before(pattern, str(value), deadline)
+
+    raw.create_function("regexp", 2, regexp, deterministic=True)
     raw.execute("PRAGMA query_only = 1")
     raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-
-
-def _regexp(pattern: str, value: Any) -> bool | None:
-    return None if value is None else re.search(pattern, str(value)) is not None
 
 
 def _validate(session: _Session, source: Source, volume_history: Mapping[str, list[int]]) -> list[CheckOutcome]:
@@ -120,10 +130,22 @@ def _validate(session: _Session, source: Source, volume_history: Mapping[str, li
             outcomes.append(plan.finish(values, session.run))
         except (TypeError, ValueError) as error:  # e.g. text bounds against a numeric min, a bad timestamp
             raise QualityError(suite, f"check {plan.check.id!r}: {type(error).__name__}: {error}") from error
-    return [_with_sample(session, suite, plan, outcome) for plan, outcome in zip(plans, outcomes, strict=True)]
+    sensitive = _sensitive(source)
+    return [_with_sample(session, sensitive, plan, masked_outcome(plan.check, outcome, sensitive))
+            for plan, outcome in zip(plans, outcomes, strict=True)]
 
 
-def _with_sample(session: _Session, suite: Suite, plan: Plan, outcome: CheckOutcome) -> CheckOutcome:
+def _sensitive(source: Source) -> list[str]:
+    """The suite's sensitive columns, plus the columns of its query that carry one under another name."""
+    listed = list(source.suite.sensitive_columns)
+    if source.suite.query is None or not listed:
+        return listed
+    names = source.column_names
+    return listed + [name for name, hide in zip(names, hidden_columns(names, listed, source.suite.query),
+                                                 strict=True) if hide]
+
+
+def _with_sample(session: _Session, sensitive: list[str], plan: Plan, outcome: CheckOutcome) -> CheckOutcome:
     """The outcome of a failing row-level check with up to 20 of its rows, sensitive columns masked."""
     if outcome.success or not plan.check.row_level or not outcome.unexpected_count:
         return outcome
@@ -131,7 +153,9 @@ def _with_sample(session: _Session, suite: Suite, plan: Plan, outcome: CheckOutc
     if query is None:
         return outcome
     result = session.run(query)
-    columns, rows = masked_sample(list(result.keys()), result.fetchall(), suite.sensitive_columns)
+    # A custom query's result columns are masked by what they are made of (an alias of a sensitive column).
+    lineage = plan.check.kwargs.query if isinstance(plan.check, spec.CustomSql) else None
+    columns, rows = masked_sample(list(result.keys()), result.fetchall(), sensitive, lineage)
     return dataclasses.replace(outcome, sample_columns=columns, sample_rows=rows)
 
 
@@ -140,7 +164,7 @@ def _cause(error: Exception, suite: Suite) -> str:
     original = getattr(error, "orig", None) or error
     text = (str(original).strip().splitlines() or [type(original).__name__])[0]
     if getattr(original, "pgcode", None) == _QUERY_CANCELED or text == "interrupted":
-        return f"query timed out (the suite's timeout_s is {suite.timeout_s:g} s)"
+        return timed_out(suite.timeout_s)
     if (isinstance(error, DBAPIError) and error.connection_invalidated) or _UNREACHABLE.search(text):
         return f"cannot reach the database: {text}"
     return f"{type(original).__name__}: {text}"
