@@ -5,9 +5,14 @@ Connection sets extra ``base_path`` ``/statuspage``), ``/v1/pages/{page_id}/...`
 header ``Authorization: OAuth <api key>`` on every call (401 otherwise, 404 for another page):
 
 - ``GET components`` (``page``/``per_page``), ``PATCH components/{id}`` (``{"component": {"status"}}``)
-- ``GET incidents`` (``q`` searches name, body and updates; ``page``/``per_page``, ``limit`` as the
-  older alias), ``GET incidents/unresolved``, ``GET incidents/scheduled`` (upcoming maintenance),
-  ``GET incidents/active_maintenance``, ``GET incidents/{id}``
+- ``GET incidents`` (``q`` searches name, body and updates; ``page`` and ``limit``, at most 100:
+  ``per_page`` is not a parameter of this list and is ignored), ``GET incidents/unresolved``,
+  ``GET incidents/scheduled`` (upcoming maintenance), ``GET incidents/active_maintenance``
+  (``page``/``per_page``), ``GET incidents/{id}``
+- Rate limit: one request a second per API key; over it Statuspage answers 420 (or 429) with
+  ``Retry-After`` (https://community.atlassian.com/t5/Statuspage-articles/Upcoming-rate-limiting-changes-to-Statuspage-REST-API/ba-p/1455362).
+  The stand-in does not count requests; a fault plan ``{"status": 420, "retry_after_s": 1}``
+  answers as the limit does, body ``{"error": "Rate limit exceeded"}``.
 - ``POST incidents`` (201) and ``PATCH incidents/{id}``: each status, body or component change
   appends an ``incident_update``; ``resolved_at`` is set on resolved/completed; component
   statuses follow ``components``
@@ -308,15 +313,19 @@ def get_page(request: Request) -> StatusPage:
     return request.app.state.statuspage
 
 
-def _paged(request: Request, items: list[Any]) -> list[Any]:
+def _paged(request: Request, items: list[Any], size_param: str = "per_page") -> list[Any]:
+    """One page of ``items``: ``page`` and the page size, ``per_page`` or (the incident list) ``limit``.
+
+    A size parameter the endpoint does not take is ignored, as Rails ignores it: the default applies.
+    """
     params = request.query_params
     try:
         page = int(params.get("page") or 1)
-        per_page = int(params.get("per_page") or params.get("limit") or DEFAULT_PER_PAGE)
+        per_page = int(params.get(size_param) or DEFAULT_PER_PAGE)
     except ValueError:
-        raise StatuspageError(400, "page and per_page must be numbers") from None
+        raise StatuspageError(400, f"page and {size_param} must be numbers") from None
     if page < 1 or per_page < 1:
-        raise StatuspageError(400, "page and per_page must be positive")
+        raise StatuspageError(400, f"page and {size_param} must be positive")
     per_page = min(per_page, MAX_PER_PAGE)
     return items[(page - 1) * per_page:page * per_page]
 
@@ -360,7 +369,7 @@ async def list_incidents(page_id: str, request: Request) -> list[dict[str, Any]]
     page = get_page(request)
     query = request.query_params.get("q", "").lower()
     found = page.newest_first(lambda i: query in i.text())
-    return [page.shown(i) for i in _paged(request, found)]
+    return [page.shown(i) for i in _paged(request, found, "limit")]
 
 
 @router.get(f"{PAGE}/incidents/unresolved")

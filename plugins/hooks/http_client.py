@@ -1,6 +1,6 @@
 """HTTP calls for our hooks: timeouts always, and the other side's limits honoured.
 
-``send`` retries what is safe to retry: any call answered 429 or 503 (the server says it did
+``send`` retries what is safe to retry: any call answered 420, 429 or 503 (the server says it did
 not process it; ``Retry-After`` is waited out), and idempotent calls (GET, PUT, DELETE, ...)
 that failed with 500/502/504 or a broken connection. A POST that failed otherwise is not
 repeated here: it may have taken effect, so the caller looks its result up by key first
@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-RATE_LIMITED = {429, 503}
+RATE_LIMITED = {420, 429, 503}  # 420: Statuspage's rate-limit answer besides 429
 TRANSIENT = {500, 502, 504}
 IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read

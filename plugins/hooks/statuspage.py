@@ -23,7 +23,10 @@ The Connection (``http``): host = ``api.statuspage.io``, password = an API key (
 ``Authorization: OAuth <key>``); extra ``page_id`` (required), ``base_path`` (the sandbox:
 ``/statuspage``), ``timeout`` (seconds), ``verify``.
 
-REST API: https://developer.statuspage.io/ (Components, Incidents).
+REST API: https://developer.statuspage.io/ (Components, Incidents). The API allows one request a
+second per key and answers a request over it with 420 as well as 429, both with ``Retry-After``
+(https://community.atlassian.com/t5/Statuspage-articles/Upcoming-rate-limiting-changes-to-Statuspage-REST-API/ba-p/1455362:
+the move to 429 was announced, and 420 kept for the integrations built on it); ``send`` waits both out.
 """
 
 from __future__ import annotations
@@ -105,12 +108,15 @@ class StatuspageHook(BaseHook):
                                                            f"{self.statuspage_conn_id!r}: {detail}") from error
             raise
 
-    def _pages(self, path: str, params: dict[str, Any] | None = None,
-               per_page: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every item of a list call: Statuspage lists are bare arrays; a short page is the last."""
+    def _pages(self, path: str, params: dict[str, Any] | None = None, per_page: int | None = None,
+               size_param: str = "per_page") -> Iterator[dict[str, Any]]:
+        """Every item of a list call: Statuspage lists are bare arrays; a short page is the last.
+
+        The page size is ``per_page`` on most lists but ``limit`` on the incident list.
+        """
         page, per_page = 1, per_page or PER_PAGE
         while True:
-            chunk = self._call("GET", path, params={**(params or {}), "page": page, "per_page": per_page}).json()
+            chunk = self._call("GET", path, params={**(params or {}), "page": page, size_param: per_page}).json()
             yield from chunk
             if len(chunk) < per_page:
                 return
@@ -139,18 +145,24 @@ class StatuspageHook(BaseHook):
 
     # --- incidents -----------------------------------------------------------------------------
 
-    def find_incident(self, key: str) -> dict[str, Any] | None:
+    def find_incident(self, key: str, name: str | None = None) -> dict[str, Any] | None:
         """The incident opened with ``key`` (in its metadata), or None.
 
-        Open incidents and maintenance are looked at first (short lists), then every incident,
-        newest first, page by page.
+        Looked for where an incident being opened or moved is: the unresolved incidents, the
+        upcoming and the active maintenance (short lists), then, given its ``name``, the newest
+        page of incidents matching it (``q`` searches names). Never the whole history: the API
+        allows one request a second, and a page holds at most 100. The caller keeps the id of an
+        incident it opened (the outage ledger) and does not ask again.
         """
         if not key:
             raise ValueError("an incident key must not be empty")
-        for path in ("incidents/unresolved", "incidents/scheduled", "incidents/active_maintenance", "incidents"):
+        for path in ("incidents/unresolved", "incidents/scheduled", "incidents/active_maintenance"):
             for incident in self._pages(path):
                 if incident_key(incident) == key:
                     return incident
+        if name:
+            matching = self._call("GET", "incidents", params={"q": name, "page": 1, "limit": PER_PAGE}).json()
+            return next((incident for incident in matching if incident_key(incident) == key), None)
         return None
 
     def create_incident(self, *, key: str, name: str, status: str, body: str, impact: str,
@@ -168,7 +180,7 @@ class StatuspageHook(BaseHook):
             _check(status_of_component, COMPONENT_STATUSES, "component status")
         if scheduled and (scheduled_for is None or scheduled_until is None):
             raise ValueError(f"scheduled maintenance {key!r} needs scheduled_for and scheduled_until")
-        existing = self.find_incident(key)
+        existing = self.find_incident(key, name)
         if existing is not None:
             return existing
         incident: dict[str, Any] = {
@@ -191,7 +203,7 @@ class StatuspageHook(BaseHook):
             if error.status is not None and error.status < 500:
                 raise
             # The POST may have taken effect before the answer was lost: look for it before failing.
-            found = self.find_incident(key)
+            found = self.find_incident(key, name)
             if found is None:
                 raise
             return found

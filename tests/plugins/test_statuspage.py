@@ -122,8 +122,9 @@ def test_update_history_and_resolution(hook: StatuspageHook, sandbox) -> None:
     assert resolved["incident_updates"][0]["affected_components"] == [
         {"code": payments, "name": "payments-api", "old_status": "partial_outage", "new_status": "operational"}]
     assert component_status(sandbox, "payments-api") == "operational"
-    # A resolved incident is no longer in the unresolved list, but its key still finds it.
-    assert hook.find_incident(KEY)["id"] == created["id"]
+    # A resolved incident is no longer in the open lists; its name finds it on the newest page of matches.
+    assert hook.find_incident(KEY) is None
+    assert hook.find_incident(KEY, "Payments are failing")["id"] == created["id"]
 
 
 def test_scheduled_maintenance(hook: StatuspageHook, sandbox) -> None:
@@ -151,34 +152,48 @@ def test_scheduled_maintenance(hook: StatuspageHook, sandbox) -> None:
                              scheduled_until=datetime(2030, 1, 2))
 
 
-def test_find_incident_pages_through_every_incident(hook: StatuspageHook, sandbox, monkeypatch) -> None:
+def test_find_incident_never_pages_the_history(hook: StatuspageHook, sandbox, monkeypatch) -> None:
     monkeypatch.setattr("hooks.statuspage.PER_PAGE", 2)
-    oldest = open_outage(hook, key="old/one")
+    oldest = open_outage(hook, key="old/one", name="Orders were slow")
     hook.update_incident(oldest["id"], status="resolved", body="fixed")
-    for index in range(4):
+    for index in range(6):
         open_outage(hook, key=f"newer/{index}")
+        hook.update_incident(hook.find_incident(f"newer/{index}")["id"], status="resolved", body="fixed")
     start = len(journal(sandbox))
 
-    assert hook.find_incident("old/one")["id"] == oldest["id"]
+    assert hook.find_incident("old/one", "Orders were slow")["id"] == oldest["id"]
+    assert hook.find_incident("old/one") is None  # without a name: the open lists only
 
-    everything = [parse_qs(call["query"])["page"][0] for call in journal(sandbox)[start:]
-                  if call["path"].endswith("/incidents")]
-    assert everything == ["1", "2", "3"]  # newest first: the resolved one is on the last page
+    searched = [parse_qs(call["query"]) for call in journal(sandbox)[start:] if call["path"].endswith("/incidents")]
+    # One request, sized with the list's own parameter (it ignores per_page), newest matches first.
+    assert searched == [{"q": ["Orders were slow"], "page": ["1"], "limit": ["2"]}]
+    assert len(journal(sandbox)[start:]) == 7  # 3 open lists (empty) + the search, then the 3 lists again
 
 
-def test_rate_limit_with_retry_after_is_waited_out(hook: StatuspageHook, sandbox) -> None:
-    requests.put(f"{sandbox.base_url}/sandbox/faults/statuspage", json={"status": 429, "retry_after_s": 1, "times": 1},
-                 timeout=TIMEOUT).raise_for_status()
+def test_the_incident_list_is_sized_by_limit(sandbox) -> None:
+    base = f"{sandbox.base_url}/statuspage/v1/pages/{PAGE_ID}/incidents"
+    hook = StatuspageHook()
+    for index in range(3):
+        open_outage(hook, key=f"k/{index}")
+    headers = {"Authorization": f"OAuth {hook.conn_params.password}"}
+    assert len(requests.get(base, params={"limit": 2}, headers=headers, timeout=TIMEOUT).json()) == 2
+    assert len(requests.get(base, params={"per_page": 2}, headers=headers, timeout=TIMEOUT).json()) == 3
+
+
+@pytest.mark.parametrize("status", [429, 420])  # Statuspage still answers its rate limit with 420 too
+def test_rate_limit_with_retry_after_is_waited_out(hook: StatuspageHook, sandbox, status: int) -> None:
+    requests.put(f"{sandbox.base_url}/sandbox/faults/statuspage",
+                 json={"status": status, "retry_after_s": 1, "times": 1}, timeout=TIMEOUT).raise_for_status()
     began = time.monotonic()
 
     assert len(hook.components()) == 6
 
     assert time.monotonic() - began >= 1.0
-    assert [call["status"] for call in journal(sandbox)][-2:] == [429, 200]
+    assert [call["status"] for call in journal(sandbox)][-2:] == [status, 200]
 
 
 def test_failed_create_is_looked_up_not_repeated(hook: StatuspageHook, sandbox) -> None:
-    # Calls: components, then unresolved, scheduled, active_maintenance, all (nothing), then the POST: 502.
+    # Calls: components, then unresolved, scheduled, active_maintenance, the name search (nothing), the POST: 502.
     requests.put(f"{sandbox.base_url}/sandbox/faults/statuspage", json={"status": 502, "every": 6, "times": 1},
                  timeout=TIMEOUT).raise_for_status()
     start = len(journal(sandbox))
