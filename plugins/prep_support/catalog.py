@@ -19,24 +19,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
-from prep_support.config_errors import line_of, location_labels, yaml_syntax_error
+from prep_support.config_errors import ConfigError, LocatedError, line_of, location_labels, parse_config
+from prep_support.config_fields import Email, SlackChannel, Url
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
 Criticality = Literal["critical", "high", "medium", "low"]
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class CatalogError(ValueError):
+class CatalogError(ConfigError):
     """The catalog cannot be used; the message says where and why."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class _CheckBase(_Strict):
@@ -56,7 +55,7 @@ class HttpCheck(_CheckBase):
     """An HTTP(S) request whose status, body and latency are judged."""
 
     kind: Literal["http"]
-    url: str = Field(min_length=1)
+    url: Url = Field(min_length=1)
     conn_id: str | None = Field(
         default=None, description="Connection giving the base URL (for a relative url) and extra 'headers'."
     )
@@ -107,6 +106,8 @@ class TcpCheck(_CheckBase):
 
 class _Bounds(BaseModel):
     """A value judged against an expected value, or a minimum and/or a maximum."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     expected: float | int | str | bool | None = None
     min: float | None = None
@@ -212,8 +213,8 @@ class Runbook(_Strict):
 class Service(_Strict):
     id: Identifier
     name: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
-    team_channel: str = Field(min_length=1)
+    owner: Email
+    team_channel: SlackChannel
     tracker_project: str = Field(min_length=1)
     criticality: Criticality
     depends_on: list[Identifier] = []
@@ -249,14 +250,23 @@ class Catalog(_Strict):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Catalog:
-        ids = [service.id for service in self.services]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate service id(s): {', '.join(duplicates)}")
-        for service in self.services:
-            unknown = [dep for dep in service.depends_on if dep not in ids]
-            if unknown:
-                raise ValueError(f"service {service.id!r} depends on unknown service(s): {', '.join(unknown)}")
+        duplicate = first_duplicate_id(self.services)
+        if duplicate is not None:
+            first = next(s for s in self.services if s.id == self.services[duplicate].id)
+            raise LocatedError(("services", duplicate, "id"), f"duplicate service id {first.id!r} "
+                               f"(first at services[{self.services.index(first)}])")
+        ids = {service.id for service in self.services}
+        for index, service in enumerate(self.services):
+            for position, dependency in enumerate(service.depends_on):
+                if dependency not in ids:
+                    raise LocatedError(("services", index, "depends_on", position), f"depends on unknown "
+                                       f"service {dependency!r}; the catalog has {', '.join(sorted(ids))}")
+        cycle = dependency_cycle({service.id: service.depends_on for service in self.services})
+        if cycle:
+            index = next(i for i, service in enumerate(self.services) if service.id == cycle[0])
+            raise LocatedError(("services", index, "depends_on"), (
+                f"{cycle[0]!r} depends on itself" if len(cycle) == 2 else
+                f"dependency cycle {' -> '.join(cycle)}") + "; each would be marked caused by the next")
         return self
 
     @cached_property
@@ -267,6 +277,28 @@ class Catalog(_Strict):
     @property
     def conn_ids(self) -> set[str]:
         return {conn for service in self.services for check in service.checks for conn in check.conn_ids}
+
+
+def dependency_cycle(depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """The first cycle of ``depends_on`` as ``[a, b, ..., a]`` (``[a, a]`` for a self-dependency), or []."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in depends_on:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(depends_on.get(start, ()))]
+        state[start] = 1
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(following) == 1:
+                return path[path.index(following):] + [following]
+            elif not state.get(following):
+                state[following] = 1
+                path.append(following)
+                stack.append(iter(depends_on.get(following, ())))
+    return []
 
 
 def check_key(service_id: str, check_id: str) -> str:
@@ -300,8 +332,11 @@ def known_connection_ids(
     doc_path = doc_path or paths.connections_doc_path()
     known = {key[len("AIRFLOW_CONN_") :].lower() for key in environ if key.startswith("AIRFLOW_CONN_")}
     if doc_path.is_file():
-        documented = yaml.load(doc_path.read_text(), Loader=_YAML_LOADER) or {}
-        known |= {entry["conn_id"] for entry in documented.get("connections", [])}
+        documented = parse_config(doc_path, doc_path.read_bytes()) or {}
+        entries = documented.get("connections") if isinstance(documented, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "conn_id" in e for e in entries):
+            raise ConfigError(f"{doc_path}: expected 'connections:' with a list of entries that each have a conn_id")
+        known |= {str(entry["conn_id"]) for entry in entries}
     return known
 
 
@@ -358,9 +393,9 @@ def _write_cache(raw: bytes, catalog: Catalog) -> None:
 
 def _validate(path: Path, raw: bytes) -> Catalog:
     try:
-        data = yaml.load(raw, Loader=_YAML_LOADER)
-    except yaml.YAMLError as error:
-        raise CatalogError(yaml_syntax_error(path, error)) from error
+        data = parse_config(path, raw)
+    except ConfigError as error:
+        raise CatalogError(str(error)) from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}: the catalog must be a mapping with a 'services' list")
     try:
@@ -368,10 +403,14 @@ def _validate(path: Path, raw: bytes) -> Catalog:
     except ValidationError as error:
         first = error.errors()[0]
         location, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedError):
+            location += cause.location
         if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
             location += ("kind",)
             message = f"unknown kind {first['input'].get('kind')!r}; expected one of {', '.join(KINDS)}"
-        raise CatalogError(_describe(path, raw, location, message, data)) from error
+        # from None: pydantic's own text repeats the input, which may be a URL's password.
+        raise CatalogError(_describe(path, raw, location, message, data)) from None
     _write_cache(raw, catalog)
     return catalog
 
@@ -379,7 +418,7 @@ def _validate(path: Path, raw: bytes) -> Catalog:
 def _describe(path: Path, raw: bytes, location: tuple, message: str, data: Any = None) -> str:
     """'file (line N): services[1] (id 'x') > checks[0] (id 'y') > field 'timeout_s': message'."""
     if data is None:
-        data = yaml.load(raw, Loader=_YAML_LOADER)
+        data = parse_config(path, raw)
     labels, steps = location_labels(data, location, discriminator="kind")
     line = line_of(raw, steps)
     where = f" (line {line})" if line else ""

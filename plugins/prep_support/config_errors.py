@@ -3,6 +3,11 @@
 The catalog, the data-quality suites, the access policy and the UAT plans all report a bad entry
 as ``file (line N): services[1] (id 'x') > checks[0] (id 'y') > field 'timeout_s': message``;
 these helpers turn a YAML parse error or a pydantic error location into those pieces.
+
+:func:`parse_config` is the one YAML reader of every config file: the safe loader (no
+``!!python/*`` tags), a size limit, an alias-expansion limit (a "billion laughs" file is refused at
+parse instead of hanging whatever walks the data later), duplicate keys refused naming both lines,
+and bytes that are not UTF-8 or not allowed in YAML refused with their line.
 """
 
 from __future__ import annotations
@@ -14,6 +19,138 @@ from typing import Any
 import yaml
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A config file is a few hundred kilobytes at most (1,000 checks make 300 kB); 5 MB is not a config.
+MAX_CONFIG_BYTES = 5 * 1024 * 1024
+# How many nodes aliases may add beyond those written out: anchors for shared defaults stay cheap,
+# while ten aliases of ten aliases of ... (a billion nodes from a 1 kB file) are refused.
+MAX_ALIAS_NODES = 100_000
+MAX_DEPTH = 100
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, the line, the entry and the field."""
+
+
+class LocatedError(ValueError):
+    """A validation error that knows the field below the model it was raised in."""
+
+    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class _ConfigLoader(_YAML_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader whose values that cannot be built (``2030-02-30``, a 5,000-digit number) say where."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError) as error:
+            value = node.value if isinstance(node, yaml.ScalarNode) else "this value"
+            shown = repr(value) if len(value) <= 60 else f"{value[:60]!r}... ({len(value):,} characters)"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown} cannot be read: {str(error)[:200]}", node.start_mark) from error
+
+
+def parse_config(path: Path, raw: bytes) -> Any:
+    """The data of a config file's bytes, or ConfigError naming the file and the line of what is refused."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {len(raw):,} bytes is more than a config file may have "
+                          f"({MAX_CONFIG_BYTES // (1024 * 1024)} MB)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line, column = _line_column(raw[: error.start])
+        raise ConfigError(f"{path} (line {line}, column {column}): byte 0x{raw[error.start]:02x} is not UTF-8; "
+                          "save the file as UTF-8") from error
+    try:
+        root = yaml.compose(text, Loader=_YAML_LOADER)
+        if root is None:
+            return None
+        _check_nodes(path, root)
+        return _ConfigLoader("").construct_document(root)
+    except yaml.reader.ReaderError as error:
+        line, column = _line_column(text[: error.position])
+        raise ConfigError(f"{path} (line {line}, column {column}): character {error.character!r} is not allowed "
+                          "in YAML") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(yaml_syntax_error(path, error)) from error
+
+
+def _line_column(before: bytes | str) -> tuple[int, int]:
+    newline = b"\n" if isinstance(before, bytes) else "\n"
+    return before.count(newline) + 1, len(before) - (before.rfind(newline) + 1) + 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _check_nodes(path: Path, root: yaml.Node) -> None:
+    """Refuse duplicate keys, nesting deeper than MAX_DEPTH, recursive aliases and alias bombs.
+
+    Aliases are the same node object in the composed graph, so the expanded size of every node is
+    counted once per node (memoised), never by expanding: a billion-node file costs its few nodes.
+    """
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    duplicates: list[tuple[int, str, int]] = []
+    stack: list[tuple[yaml.Node, bool, int]] = [(root, False, 1)]
+    while stack:
+        node, finished, depth = stack.pop()
+        key = id(node)
+        if finished:
+            entered.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            continue
+        if key in sizes:
+            continue
+        line = node.start_mark.line + 1
+        if key in entered:
+            raise ConfigError(f"{path} (line {line}): an alias refers to the entry that contains it")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path} (line {line}): nested deeper than {MAX_DEPTH} levels")
+        entered.add(key)
+        stack.append((node, True, depth))
+        if isinstance(node, yaml.MappingNode):
+            duplicates.extend(_duplicate_keys(node))
+        stack.extend((child, False, depth + 1) for child in reversed(_children(node)))
+    if duplicates:
+        second, name, first = min(duplicates)
+        raise ConfigError(f"{path} (line {second}): duplicate key {name!r} (first at line {first}); "
+                          "YAML would keep only the last one")
+    limit = len(sizes) + MAX_ALIAS_NODES
+    if sizes[id(root)] > limit:
+        # The deepest node over the limit is where the aliases multiply.
+        node = root
+        while True:
+            bigger = next((child for child in _children(node) if sizes[id(child)] > limit), None)
+            if bigger is None:
+                break
+            node = bigger
+        raise ConfigError(f"{path} (line {node.start_mark.line + 1}): aliases expand to "
+                          f"{sizes[id(root)]:,} values, more than {limit:,} (a YAML alias bomb?); "
+                          "write the values out or use fewer aliases")
+
+
+def _duplicate_keys(node: yaml.MappingNode) -> list[tuple[int, str, int]]:
+    """(line of the repeat, key, line of the first) for each key given twice in one mapping."""
+    seen: dict[tuple[str, str], int] = {}
+    found = []
+    for key, _value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+            continue
+        line = key.start_mark.line + 1
+        if (key.tag, key.value) in seen:
+            found.append((line, key.value, seen[(key.tag, key.value)]))
+        else:
+            seen[(key.tag, key.value)] = line
+    return found
 
 
 def yaml_syntax_error(path: Path, error: yaml.YAMLError) -> str:

@@ -25,7 +25,7 @@ SEVERITY = {OK: 0, DEGRADED: 1, DOWN: 2}
 class Thresholds(BaseModel):
     """How many agreeing results change a state, and what counts as flapping."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     down_after: int = Field(default=3, ge=1, le=100)
     recover_after: int = Field(default=2, ge=1, le=100)

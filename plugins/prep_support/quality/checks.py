@@ -24,14 +24,10 @@ CHECK_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$"
 QUALITY_SQL_DIR = "quality"  # query files live under include/sql/quality/
 INTERVAL_BINDS = frozenset({"data_interval_start", "data_interval_end"})
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)")
-
-
-class LocatedError(ValueError):
-    """A validation error that knows the field below the model it was raised in."""
-
-    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.location = location
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+# Statements a check must never run; a data-modifying WITH (PostgreSQL) is one of them.
+_WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|UPSERT|DROP|ALTER|CREATE|TRUNCATE|GRANT|REVOKE|COPY"
+                         r"|CALL|EXEC|EXECUTE|ATTACH|DETACH|PRAGMA|VACUUM|REINDEX|LOCK|INTO)\b", re.IGNORECASE)
 
 
 def check_identifier(value: str) -> str:
@@ -111,6 +107,13 @@ def check_query_file(value: str) -> str:
         raise ValueError(f"{path} is empty")
     if ";" in query:
         raise ValueError(f"{path} must hold a single statement (found ';')")
+    words = _QUOTED.sub(" ", query)
+    first = re.match(r"\s*\(*\s*(\w+)", words)
+    if first is None or first[1].upper() not in ("SELECT", "WITH"):
+        raise ValueError(f"{path} must be a single SELECT (or WITH ... SELECT) statement")
+    writes = sorted({word.upper() for word in _WRITE_WORD.findall(words)})
+    if writes:
+        raise ValueError(f"{path} must only read: it uses {', '.join(writes)}")
     unknown = sorted(set(_BIND.findall(query)) - INTERVAL_BINDS)
     if unknown:
         raise ValueError(f"{path} uses unknown bind(s) {', '.join(':' + name for name in unknown)}; "
@@ -154,7 +157,7 @@ def read_query(value: str) -> str:
 
 
 class _Kwargs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -298,7 +301,7 @@ class SchemaKwargs(_Kwargs):
     columns_expected: dict[SqlIdentifier, str | None] = Field(alias="columns", min_length=1)
     allow_extra: bool = False
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -356,7 +359,7 @@ def derive_check_id(data: dict[str, Any]) -> str:
 class CheckSpec(BaseModel):
     """One check of a suite. Subclasses fix ``expectation`` and the model of ``kwargs``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: CheckId
     expectation: str

@@ -16,17 +16,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
 from prep_support.catalog import ID_PATTERN, Catalog, first_duplicate_id, known_connection_ids
-from prep_support.config_errors import line_of, location_labels, yaml_syntax_error
+from prep_support.config_errors import ConfigError, LocatedError, line_of, location_labels, parse_config
+from prep_support.config_fields import Email
 from prep_support.quality.checks import (
     EXPECTATIONS,
     AnyCheck,
     CheckSpec,
-    LocatedError,
     SqlIdentifier,
     TableName,
     check_query_file,
@@ -35,7 +34,6 @@ from prep_support.quality.checks import (
     split_table_name,
 )
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ASSET_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
 SUITE_FILE_PATTERNS = ("*.yaml", "*.yml")
 SOURCE_FIELDS = ("table", "query_file", "files")
@@ -47,7 +45,7 @@ def quality_config_dir() -> Path:
     return Path(os.environ.get("PREP_SUPPORT_QUALITY_DIR", paths.CONFIG_DIR / "quality"))
 
 
-class SuiteError(ValueError):
+class SuiteError(ConfigError):
     """A suite file that cannot be used; the message says where (file, line, check, field) and why."""
 
     def __init__(self, path: Path, message: str) -> None:
@@ -62,7 +60,7 @@ class SuiteError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FileSource(_Strict):
@@ -103,7 +101,7 @@ class Suite(_Strict):
     files: FileSource | None = None
     partition_column: SqlIdentifier | None = None
     service: Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
-    owner: str | None = Field(default=None, min_length=1)
+    owner: Email | None = None
     sensitive_columns: list[SqlIdentifier] = []
     schedule_on_asset: str | None = None
     timeout_s: float = Field(default=600, gt=0, le=86400)
@@ -180,9 +178,9 @@ def load_suite(path: Path, known_connections: Iterable[str] | None = None, catal
     except OSError as error:
         raise SuiteError(path, f"{path}: cannot read the suite: {error.strerror}") from error
     try:
-        data = yaml.load(raw, Loader=_YAML_LOADER)
-    except yaml.YAMLError as error:
-        raise SuiteError(path, yaml_syntax_error(path, error)) from error
+        data = parse_config(path, raw)
+    except ConfigError as error:
+        raise SuiteError(path, str(error)) from None
     if not isinstance(data, dict):
         raise SuiteError(path, f"{path}: a suite must be a mapping with 'checks' (and conn_id, table, ...)")
     data = {"id": path.stem, **data} if data.get("id") is None else data
@@ -190,7 +188,8 @@ def load_suite(path: Path, known_connections: Iterable[str] | None = None, catal
         suite = Suite.model_validate(data)
     except ValidationError as error:
         location, message = _first_error(error)
-        raise SuiteError(path, describe(path, raw, data, location, message)) from error
+        # from None: pydantic's own text repeats the input, which may be a secret.
+        raise SuiteError(path, describe(path, raw, data, location, message)) from None
     known = set(known_connection_ids() if known_connections is None else known_connections)
     if suite.conn_id is not None and suite.conn_id not in known:
         raise SuiteError(path, describe(path, raw, data, ("conn_id",), (
