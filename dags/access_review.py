@@ -62,7 +62,8 @@ START = datetime.fromisoformat(os.environ.get("PREP_ACCESS_REVIEW_START_DATE", "
     start_date=START,
     catchup=True,
     max_active_runs=1,
-    default_args=support_default_args(retry_delay=timedelta(minutes=5)),
+    # A snapshot of 100,000 identities takes minutes; two hours is far past any healthy try.
+    default_args=support_default_args(retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=2)),
     tags=["access", "audit", "prep-support"],
     doc_md=__doc__,
     access_control=dag_access_control("access_review"),
@@ -77,11 +78,13 @@ def access_review():
     step = {"policy_path": POLICY_PATH}
     snapshot = SnapshotIdentitiesOperator(task_id="snapshot", **step)
     find = FindAccessIssuesOperator(task_id="find_access_issues", **step)
-    review = ReviewAccessOperator.partial(task_id="review_access", **step).expand(reviewer=find.output)
-    leavers = ApproveLeaverRemediationOperator(task_id="approve_leavers", **step)
+    # Waits for people: bounded by their response_timeout / timeout, not by execution_timeout.
+    review = ReviewAccessOperator.partial(task_id="review_access", execution_timeout=None, **step).expand(
+        reviewer=find.output)
+    leavers = ApproveLeaverRemediationOperator(task_id="approve_leavers", execution_timeout=None, **step)
     remind = RemindReviewersSensor(
         task_id="remind_reviewers", poke_interval=POLICY.review.reminder_check_minutes * 60,
-        timeout=POLICY.review.response_timeout.total_seconds() + 3600, **step)
+        timeout=POLICY.review.response_timeout.total_seconds() + 3600, execution_timeout=None, **step)
     # none_failed: with no reviewer (or no leaver) the mapped review is skipped, and remediation still runs.
     remediate = RemediateAccessOperator(task_id="remediate", trigger_rule="none_failed", **step)
     publish = PublishEvidenceOperator(task_id="publish_evidence", **step)

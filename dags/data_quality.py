@@ -75,7 +75,10 @@ def data_quality():
 
             raise AirflowFailException("broken data-quality suites:\n" + "\n".join(str(e) for e in BROKEN))
 
-    validated = ValidateSuiteOperator.partial(task_id="validate_suite").expand(suite_id=select_suites())
+    # Each suite's own timeout_s bounds its queries; the try gets that plus time to connect and record.
+    longest = max((suite.timeout_s for suite in SUITES), default=600)
+    validated = ValidateSuiteOperator.partial(
+        task_id="validate_suite", execution_timeout=timedelta(seconds=longest + 300)).expand(suite_id=select_suites())
     reconcile = ReconcileQualityOperator(task_id="reconcile_quality", trigger_rule="all_done")
     notify = SendNotificationsOperator(task_id="send_notifications", trigger_rule="all_done")
     validated >> reconcile >> notify

@@ -64,7 +64,7 @@ load_routing(load_catalog(CATALOG_PATH))
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
-    default_args=support_default_args(retry_delay=timedelta(seconds=20)),
+    default_args=support_default_args(retry_delay=timedelta(seconds=20), execution_timeout=timedelta(minutes=10)),
     tags=["monitoring", "prep-support"],
     doc_md=__doc__,
     access_control=dag_access_control("health_sweep"),

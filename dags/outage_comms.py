@@ -138,11 +138,14 @@ def outage_comms():
         """Only a planned outage's announcement goes on to the reminder, start and completion."""
         return any(r["action"] == "announce" and r["kind"] == "planned" for r in requests)
 
-    wait_reminder = DateTimeSensorAsync(task_id="wait_for_reminder", target_time=_xcom_time("reminder_at"))
+    # The waits last until the outage's times (days ahead): no execution_timeout, which counts deferral.
+    wait_reminder = DateTimeSensorAsync(task_id="wait_for_reminder", target_time=_xcom_time("reminder_at"),
+                                        execution_timeout=None)
     remind = CommunicateOutageOperator(task_id="remind", stage="reminder", catalog_path=CATALOG_PATH)
-    wait_start = DateTimeSensorAsync(task_id="wait_for_start", target_time=_xcom_time("starts_at"))
+    wait_start = DateTimeSensorAsync(task_id="wait_for_start", target_time=_xcom_time("starts_at"),
+                                     execution_timeout=None)
     start = CommunicateOutageOperator(task_id="mark_in_progress", stage="in_progress", catalog_path=CATALOG_PATH)
-    wait_end = DateTimeSensorAsync(task_id="wait_for_end", target_time=_xcom_time("ends_at"))
+    wait_end = DateTimeSensorAsync(task_id="wait_for_end", target_time=_xcom_time("ends_at"), execution_timeout=None)
     complete = CommunicateOutageOperator(task_id="mark_completed", stage="completed", catalog_path=CATALOG_PATH)
 
     planned = announces_planned_work(plan.output)

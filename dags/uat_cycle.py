@@ -83,7 +83,7 @@ def uat_cycle():
     tickets = CreateUatTicketsOperator(task_id="create_tickets", cycle=plan.output)
     notify = NotifyTestersOperator(task_id="notify_testers", cycle=plan.output, tickets=tickets.output)
     wait = UatResultsSensor(task_id="wait_for_results", cycle=plan.output, tickets=tickets.output,
-                            poke_interval=timedelta(minutes=15))
+                            poke_interval=timedelta(minutes=15), execution_timeout=None)
     report = CompileUatReportOperator(task_id="compile_report", cycle=plan.output, tickets=tickets.output)
     signoff = UatSignOffOperator(
         task_id="business_signoff",
@@ -96,6 +96,7 @@ def uat_cycle():
         # Unanswered for two weeks: rejected, never approved by default.
         response_timeout=timedelta(days=14),
         defaults=["reject"],
+        execution_timeout=None,  # the wait is bounded by response_timeout
     )
     close = CloseUatCycleOperator(task_id="close_cycle", cycle=plan.output, tickets=tickets.output,
                                   report=report.output, decision=signoff.output)

@@ -92,6 +92,7 @@ def user_lifecycle():
     approval = PrivilegedAccessApprovalOperator(
         task_id="approve_privileged", plan=plan.output, response_timeout=timedelta(days=3),
         defaults=["Reject"],  # unanswered in three days: nothing privileged is granted
+        execution_timeout=None,  # the wait is bounded by response_timeout
     )
     apply = ApplyLifecycleOperator(task_id="apply_changes", plan=plan.output, approval=approval.output,
                                    trigger_rule="none_failed_min_one_success")

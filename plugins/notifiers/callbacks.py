@@ -23,14 +23,35 @@ def notify_support_channel(context: Any) -> None:
         channel, conn_id = routing.support_channel, routing.support_slack_conn_id
     except ValueError:  # a broken config must not hide the failure being reported
         channel, conn_id = SUPPORT_CHANNEL, "slack_api_default"
-    SupportChannelNotifier(channel=channel, slack_conn_id=conn_id)(context)
+    SupportChannelNotifier(channel=channel, slack_conn_id=conn_id)(_told_safely(context))
 
 
-def support_default_args(retry_delay: timedelta) -> dict[str, Any]:
-    """What every Prep Support task shares: the owning team, two retries, the support-channel alert."""
+def _told_safely(context: Any) -> Any:
+    """The context with its exception as text the channel may see: a client's error can quote a URL with
+    its password or a Connection's value, and a monitored system's text can hold a '<!channel>'."""
+    from prep_support.messages import slack_text
+    from prep_support.redaction import redact
+
+    exception = context.get("exception")
+    if exception is None:
+        return context
+    return {**context, "exception": slack_text(redact(str(exception)))}
+
+
+# A task that calls out but hangs (a server that accepts and never answers, a runaway statement)
+# would otherwise hold its worker slot until the DAG run's timeout, or for ever.
+DEFAULT_EXECUTION_TIMEOUT = timedelta(minutes=30)
+
+
+def support_default_args(retry_delay: timedelta,
+                         execution_timeout: timedelta = DEFAULT_EXECUTION_TIMEOUT) -> dict[str, Any]:
+    """What every Prep Support task shares: the owning team, two retries, the support-channel alert, and
+    a deadline on each try. Waits (sensors, human approvals) set ``execution_timeout=None`` in their DAG:
+    Airflow counts a deferred task's whole wait against it, and they have their own timeout."""
     return {
         "owner": "production-support",
         "retries": 2,
         "retry_delay": retry_delay,
+        "execution_timeout": execution_timeout,
         "on_failure_callback": notify_support_channel,
     }

@@ -40,6 +40,24 @@ def test_dag_is_operable(dagbag, path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])
+def test_every_task_has_a_deadline(dagbag, path: Path) -> None:
+    """A task that calls out has an execution_timeout; a wait (sensor, human approval) has its own timeout
+    instead, since Airflow would count a deferred wait against execution_timeout."""
+    from airflow.providers.standard.operators.hitl import HITLOperator
+    from airflow.sdk import BaseSensorOperator
+
+    for task in dagbag.dags[path.stem].tasks:
+        kind = getattr(task, "operator_class", type(task))
+        if isinstance(kind, type) and issubclass(kind, HITLOperator):  # response_timeout (some set it at run)
+            assert task.execution_timeout is None, f"{task.task_id}: a wait bounded by its response_timeout"
+        elif isinstance(kind, type) and issubclass(kind, BaseSensorOperator):
+            assert task.execution_timeout is None and task.timeout, f"{task.task_id}: a wait bounded by timeout"
+        else:
+            assert task.execution_timeout is not None, f"{task.task_id} has no execution_timeout"
+            assert task.execution_timeout.total_seconds() <= 24 * 3600, f"{task.task_id}: {task.execution_timeout}"
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])
 def test_dag_file_parses_within_budget(dagbag, path: Path) -> None:
     stats = {Path(stat.file).name: stat for stat in dagbag.dagbag_stats}
     duration = stats[path.name].duration
