@@ -120,7 +120,8 @@ class Faults:
             system.journal.append(entry)
             exchange = Exchange(name, scope, entry)
             try:
-                await self._serve(system, app, scope, exchange.receiving(receive), exchange.sending(send), send)
+                receive = await exchange.read_request(receive)
+                await self._serve(system, app, scope, receive, exchange.sending(send), send)
             finally:
                 if self.recorder is not None:
                     self.recorder.record(exchange.record())
@@ -161,14 +162,23 @@ class Exchange:
         self.response_body = bytearray()
         self.response_headers: list[tuple[bytes, bytes]] = []
 
-    def receiving(self, receive: Any) -> Any:
-        async def recording_receive() -> dict[str, Any]:
+    async def read_request(self, receive: Any) -> Any:
+        """Read the whole request body first (so it is recorded even when a fault answers, or the stand-in
+        refuses before reading it), and give the app a ``receive`` that replays it."""
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                self.request_body += message.get("body", b"")
-            return message
+            if message["type"] != "http.request":
+                pending: list[dict[str, Any]] = [message]
+                break
+            self.request_body += message.get("body", b"")
+            if not message.get("more_body"):
+                pending = [{"type": "http.request", "body": bytes(self.request_body), "more_body": False}]
+                break
 
-        return recording_receive
+        async def replaying_receive() -> dict[str, Any]:
+            return pending.pop(0) if pending else await receive()
+
+        return replaying_receive
 
     def sending(self, send: Any) -> RecordingSend:
         return RecordingSend(self, send)

@@ -142,8 +142,8 @@ class Links:
         self.api = f"{self.base}/rest/api/2"
 
     def user(self) -> dict[str, Any]:
-        return {"self": f"{self.api}/user?username={USER['name']}", **USER, "active": True, "timeZone": "UTC",
-                "locale": "en_US"}
+        """A user as an issue, comment or attachment shows it (UserDetails: no ``locale``)."""
+        return {"self": f"{self.api}/user?username={USER['name']}", **USER, "active": True, "timeZone": "UTC"}
 
     def project(self, key: str) -> dict[str, Any]:
         ident, name = PROJECTS[key]
@@ -280,7 +280,7 @@ async def server_info(request: Request) -> dict[str, Any]:
         return {"baseUrl": Links(request).base, "version": "1001.0.0-SNAPSHOT", "versionNumbers": [1001, 0, 0],
                 "deploymentType": "Cloud", "buildNumber": 100295, "buildDate": "2026-11-30T00:00:00.000+0000",
                 "serverTime": timestamp(datetime.now(UTC)), "scmInfo": "sandbox", "serverTitle": "Jira",
-                "defaultLocale": {"locale": "en_US"}, "serverTimeZone": "Etc/UTC"}
+                "serverTimeZone": "Etc/UTC"}
     return {"baseUrl": Links(request).base, "version": "9.12.2", "versionNumbers": [9, 12, 2],
             "deploymentType": "Server", "buildNumber": 9120002, "buildDate": "2024-01-01T00:00:00.000+0000",
             "serverTime": timestamp(datetime.now(UTC)), "scmInfo": "sandbox", "serverTitle": "Prep Support sandbox"}
@@ -289,7 +289,8 @@ async def server_info(request: Request) -> dict[str, Any]:
 @api.get("/myself")
 async def myself(request: Request) -> dict[str, Any]:
     authenticate(request)
-    return Links(request).user() | {"groups": {"size": 1, "items": []}, "applicationRoles": {"size": 1, "items": []}}
+    return Links(request).user() | {"locale": "en_US", "groups": {"size": 1, "items": []},
+                                    "applicationRoles": {"size": 1, "items": []}}
 
 
 @api.get("/project")

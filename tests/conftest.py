@@ -47,6 +47,25 @@ os.environ.pop("PREP_SUPPORT_CATALOG", None)
 POSTGRES_ADMIN_URL = os.environ.get("PREP_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
+CONFORMANCE_MODULE = "tests/test_conformance.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The conformance tests check what every other test exchanged with the sandbox: they run last."""
+    items.sort(key=lambda item: item.nodeid.startswith(CONFORMANCE_MODULE))
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """What the conformance tests validated, per system, and the spec deviations they allowed."""
+    from tests.conformance import CHECKED, report
+
+    checked = config.stash.get(CHECKED, None)
+    if checked is not None:
+        terminalreporter.write_sep("-", "conformance to the published API specs")
+        for line in report(checked):
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata database, migrated once per session."""
@@ -143,3 +162,32 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+_CAPTURED = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep what each phase of a test printed and logged, for the secret scan at its teardown."""
+    outcome = yield
+    item.stash.setdefault(_CAPTURED, []).extend(outcome.get_result().sections)
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_what_a_dag_run_leaves(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that runs a DAG (it uses airflow_db) is scanned for the Connections' secrets afterwards:
+    output, task logs, support database rows, and what the sandbox's trackers, chats and pages got."""
+    if "airflow_db" not in request.fixturenames:
+        yield
+        return
+    import time
+
+    from tests.secret_scan import leaks
+
+    started = time.time() - 1
+    yield
+    sandbox = request.getfixturevalue("sandbox") if "sandbox" in request.fixturenames else None
+    found = leaks(request.node.stash.get(_CAPTURED, []), AIRFLOW_HOME, started, SUPPORT_DB_PATH,
+                  sandbox.base_url if sandbox is not None else None)
+    assert not found, "a secret leaked: " + "; ".join(found)
