@@ -47,7 +47,6 @@ from operators.access_review import (
     SnapshotIdentitiesOperator,
 )
 from prep_support.access.policy import load_policy, policy_path
-from prep_support.roles import dag_access_control
 
 POLICY_PATH = str(policy_path())
 
@@ -66,7 +65,6 @@ START = datetime.fromisoformat(os.environ.get("PREP_ACCESS_REVIEW_START_DATE", "
     default_args=support_default_args(retry_delay=timedelta(minutes=5), execution_timeout=timedelta(hours=2)),
     tags=["access", "audit", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("access_review"),
     params={
         "campaign": Param(None, type=["null", "string"], pattern=r"^\d{4}-Q[1-4]$", title="Campaign",
                           section="Campaign",

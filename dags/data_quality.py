@@ -39,7 +39,6 @@ from operators.send_notifications import SendNotificationsOperator
 from operators.validate_suite import ValidateSuiteOperator
 from prep_support.catalog import load_catalog
 from prep_support.quality.config import load_suites
-from prep_support.roles import dag_access_control
 
 START = datetime.fromisoformat(os.environ.get("PREP_DQ_START_DATE", "2026-11-01T00:00:00+00:00"))
 SUITES, BROKEN = load_suites(catalog=load_catalog())
@@ -56,7 +55,6 @@ NIGHTLY = CronDataIntervalTimetable("0 2 * * *", timezone="UTC")
     default_args=support_default_args(retry_delay=timedelta(minutes=2)),
     tags=["data-quality", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("data_quality"),
 )
 def data_quality():
     @task

@@ -44,7 +44,6 @@ from operators.reconcile_incidents import ReconcileIncidentsOperator
 from operators.send_notifications import SendNotificationsOperator
 from prep_support.catalog import catalog_digest, load_catalog
 from prep_support.paths import catalog_path
-from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
@@ -67,7 +66,6 @@ load_routing(load_catalog(CATALOG_PATH))
     default_args=support_default_args(retry_delay=timedelta(seconds=20), execution_timeout=timedelta(minutes=10)),
     tags=["monitoring", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("health_sweep"),
 )
 def health_sweep():
     @task(inlets=[CATALOG], outlets=[CATALOG_CHANGED])

@@ -29,7 +29,6 @@ from notifiers.callbacks import support_default_args
 from operators.how_to_answers import AnswerHowToRequestsOperator, RefreshKnowledgeBaseOperator
 from prep_support.how_to import load_how_to_config
 from prep_support.paths import catalog_path
-from prep_support.roles import dag_access_control
 
 CATALOG_PATH = str(catalog_path())
 load_how_to_config()  # a broken how_to.yaml is this DAG's import error, naming the file, line and field
@@ -44,7 +43,6 @@ load_how_to_config()  # a broken how_to.yaml is this DAG's import error, naming 
     default_args=support_default_args(retry_delay=timedelta(minutes=2)),
     tags=["support", "how-to", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("how_to_answers"),
     params={
         "request_key": Param("", type="string", maxLength=100, pattern=r"^([A-Z][A-Z0-9_]*-[0-9]+)?$",
                              title="Request", description="Answer only this Jira request (e.g. OPS-12) now; "

@@ -58,7 +58,6 @@ from prep_support.outages import (
     TEXT_LIMIT,
 )
 from prep_support.paths import catalog_path
-from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
@@ -92,7 +91,6 @@ def _xcom_time(key: str) -> str:
     default_args=support_default_args(retry_delay=timedelta(seconds=30)),
     tags=["outages", "communication", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("outage_comms"),
     params={
         "action": Param("announce", type="string", enum=list(ACTIONS), title="Action", section=WHAT,
                         values_display={"announce": "Announce a new outage", "update": "Post an update",

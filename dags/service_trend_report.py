@@ -33,7 +33,6 @@ from notifiers.callbacks import support_default_args
 from operators.trend_report import TrendReportOperator
 from prep_support.catalog import load_catalog
 from prep_support.paths import catalog_path
-from prep_support.roles import dag_access_control
 from prep_support.routing import load_routing
 
 CATALOG_PATH = str(catalog_path())
@@ -52,7 +51,6 @@ load_routing(load_catalog(CATALOG_PATH))
     default_args=support_default_args(retry_delay=timedelta(minutes=5)),
     tags=["monitoring", "reports", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("service_trend_report"),
 )
 def service_trend_report():
     TrendReportOperator(task_id="report_services", catalog_path=CATALOG_PATH)

@@ -26,7 +26,6 @@ from support_assets import CATALOG
 from notifiers.callbacks import support_default_args
 from operators.support_docs import PublishSupportDocsOperator
 from prep_support.paths import catalog_path
-from prep_support.roles import dag_access_control
 
 CATALOG_PATH = str(catalog_path())
 
@@ -40,7 +39,6 @@ CATALOG_PATH = str(catalog_path())
     default_args=support_default_args(retry_delay=timedelta(minutes=5)),
     tags=["docs", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("support_docs"),
 )
 def support_docs():
     PublishSupportDocsOperator(task_id="publish_docs", catalog_path=CATALOG_PATH)

@@ -42,7 +42,6 @@ from operators.uat_cycle import (
     UatSignOffOperator,
 )
 from prep_support import uat
-from prep_support.roles import dag_access_control
 from sensors.uat import UatResultsSensor
 
 PLANS = uat.plan_names()
@@ -57,7 +56,6 @@ JQL_EXAMPLE = "jql: project = UAT AND labels = regression"
     default_args=support_default_args(retry_delay=timedelta(minutes=2)),
     tags=["uat", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("uat_cycle"),
     params={
         "release": Param(type="string", pattern=uat.RELEASE_PATTERN, title="Release", section="Release",
                          description="The release under test, e.g. 2026.03-checkout (letters, digits, . _ -)."),

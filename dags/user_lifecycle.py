@@ -43,7 +43,6 @@ from operators.user_lifecycle import (
 )
 from prep_support import lifecycle
 from prep_support.access.policy import load_policy
-from prep_support.roles import dag_access_control
 
 # Validated while parsing: a broken policy is this DAG's import error, and its roles are the form's choices.
 ROLES = sorted(load_policy().roles)
@@ -57,7 +56,6 @@ ROLES = sorted(load_policy().roles)
     default_args=support_default_args(retry_delay=timedelta(minutes=1)),
     tags=["access", "prep-support"],
     doc_md=__doc__,
-    access_control=dag_access_control("user_lifecycle"),
     params={
         "action": Param("joiner", type="string", enum=list(lifecycle.ACTIONS), title="Action", section="Request",
                         values_display={"joiner": "Joiner: give access", "mover": "Mover: change role",

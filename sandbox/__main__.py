@@ -60,7 +60,7 @@ def write_ready_file(path: Path, info: dict[str, object]) -> None:
 
 
 async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | None,
-                smtp: SmtpServer | None = None) -> int:
+                smtp: SmtpServer | None = None, extra_sockets: tuple[socket.socket, ...] = ()) -> int:
     """Serve until told to stop, announcing readiness once every port listens."""
     if smtp is not None:
         try:
@@ -68,7 +68,8 @@ async def serve(server: uvicorn.Server, sock: socket.socket, ready_file: Path | 
         except OSError as exc:
             print(f"sandbox: cannot listen for SMTP on {smtp.host}:{smtp.port}: {exc}", file=sys.stderr)
             return STARTUP_FAILURE
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    sockets = [sock, *extra_sockets]
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not serving.done():
         await asyncio.sleep(0.01)
     try:
@@ -107,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return STARTUP_FAILURE
     app = create_app(state_dir, tcp_host=args.host, tcp_port=args.tcp_port)
+    # Microsoft Graph redirects downloads to another host: here, a second port of the same app.
+    download_sock = bind_socket(args.host, 0)
+    download_host, download_port = download_sock.getsockname()[:2]
+    app.state.graph.download_base_url = f"http://{f'[{download_host}]' if ':' in download_host else download_host}" \
+                                        f":{download_port}"
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -124,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
-    with sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-        return runner.run(serve(server, sock, ready_file, SmtpServer(app.state.smtp, args.host, args.smtp_port)))
+    with sock, download_sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        return runner.run(serve(server, sock, ready_file, SmtpServer(app.state.smtp, args.host, args.smtp_port),
+                                (download_sock,)))
 
 
 if __name__ == "__main__":

@@ -16,9 +16,16 @@ Under ``/graph``:
 - ``GET .../drive/root:/{item-path}`` and ``GET .../drive/root:/{folder-path}:/children``
   (``$top``, ``@odata.nextLink``) (https://learn.microsoft.com/en-us/graph/api/driveitem-get,
   https://learn.microsoft.com/en-us/graph/api/driveitem-list-children)
-- ``GET .../drive/root:/{item-path}:/content``: the bytes (Graph answers 302 to a download URL;
-  the sandbox answers 200 with the bytes, which a redirect-following client sees alike)
-  (https://learn.microsoft.com/en-us/graph/api/driveitem-get-content)
+- ``GET .../drive/root:/{item-path}:/content``: 302 to a pre-authenticated download URL on
+  another host, as Graph answers: "a 302 Found response redirecting to a preauthenticated download
+  URL ... valid for a short period of time and doesn't require an Authorization header"
+  (https://learn.microsoft.com/en-us/graph/api/driveitem-get-content). The sandbox's other host is
+  its second HTTP port (``python -m sandbox`` listens on both); the URL ``/graph/_download/{key}``
+  serves the bytes for a minute, and a request there that carries an ``Authorization`` header is
+  refused with 401 and counted (``GET /graph/_sandbox/downloads``): a client must not send the
+  Graph token to another host. ``PUT /graph/_sandbox/download-host`` ``{"same": true}`` points
+  the redirect at the API's own port instead (a client's HTTP library strips the header only
+  when the host changes; the download URL never wants it).
 
 Every Graph call needs ``Authorization: Bearer <token>`` from the token endpoint, else 401 in
 Graph's error shape ``{"error": {"code", "message", "innerError"}}``
@@ -57,6 +64,7 @@ SITE_ID = f"{HOSTNAME},{SITE_GUID},{WEB_GUID}"
 DRIVE_ID = "b!sandboxSupportDocumentsDrive0000000000000000000000000000000"
 SCOPE = "https://graph.microsoft.com/.default"
 DEFAULT_TOP, MAX_TOP = 200, 999
+DOWNLOAD_URL_LIFETIME_S = 60
 
 
 class GraphError(Exception):
@@ -117,11 +125,15 @@ class SharePointSite:
 
     def __init__(self) -> None:
         self.tokens = Tokens()
+        self.download_base_url: str | None = None  # the second port, set by ``python -m sandbox``
         self.clear()
 
     def clear(self) -> None:
         self.files: dict[str, DriveFile] = {}
         self.folders: dict[str, str] = {}  # path -> id
+        self.downloads: dict[str, tuple[str, float]] = {}  # key -> path, valid until (monotonic)
+        self.download_log: list[dict[str, Any]] = []
+        self.same_host_downloads = False
 
     def issue_token(self) -> dict[str, Any]:
         token = secrets.token_urlsafe(32)
@@ -293,10 +305,13 @@ async def sites_get(rest: str, request: Request) -> Response:
         return _children(request, site, _clean_path(address.removesuffix(":/children")))
     if address.endswith(":/content"):
         path = _clean_path(address.removesuffix(":/content"))
-        item = site.files.get(path)
-        if item is None:
+        if path not in site.files:
             raise GraphError(404, "itemNotFound", "The resource could not be found.")
-        return Response(item.content, media_type=item.mime_type, headers={"ETag": item.etag})
+        key = secrets.token_urlsafe(24)
+        site.downloads[key] = (path, time.monotonic() + DOWNLOAD_URL_LIFETIME_S)
+        own = str(request.base_url).rstrip("/")
+        host = own if site.same_host_downloads or site.download_base_url is None else site.download_base_url
+        return Response(status_code=302, headers={"Location": f"{host}{PREFIX}/_download/{key}?tempauth=1"})
     return JSONResponse(_item_json(_clean_path(address.removesuffix(":")), site))
 
 
@@ -335,6 +350,38 @@ async def sites_put(rest: str, request: Request) -> JSONResponse:
     mime_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     item, created = site.put(path, await request.body(), mime_type)
     return JSONResponse(_file_json(item, site), status_code=201 if created else 200)
+
+
+@router.get("/_download/{key}")
+async def download(key: str, request: Request) -> Response:
+    """A pre-authenticated download URL: the bytes, for a minute, to a request without a token."""
+    site = get_site(request)
+    carried = "authorization" in request.headers
+    site.download_log.append({"key": key, "port": request.url.port, "authorization": carried})
+    if carried:
+        return JSONResponse({"error": {"code": "unauthenticated", "message": "The download URL is "
+                                       "pre-authenticated: an Authorization header is not accepted."}},
+                            status_code=401)
+    path, valid_until = site.downloads.get(key, ("", 0.0))
+    item = site.files.get(path)
+    if item is None or valid_until < time.monotonic():
+        return JSONResponse({"error": {"code": "itemNotFound", "message": "The download URL expired."}},
+                            status_code=404)
+    return Response(item.content, media_type=item.mime_type, headers={"ETag": item.etag})
+
+
+@router.get("/_sandbox/downloads")
+async def sandbox_downloads(request: Request) -> dict[str, Any]:
+    """Every request to a download URL: its port and whether it carried an Authorization header."""
+    site = get_site(request)
+    return {"download_base_url": site.download_base_url, "downloads": site.download_log}
+
+
+@router.put("/_sandbox/download-host")
+async def download_host(request: Request) -> dict[str, Any]:
+    site = get_site(request)
+    site.same_host_downloads = bool((await request.json()).get("same"))
+    return {"same": site.same_host_downloads}
 
 
 @router.get("/_sandbox/files")

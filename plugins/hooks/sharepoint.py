@@ -23,6 +23,7 @@ password = its client secret; extra ``tenant_id``, ``site`` (``contoso.sharepoin
 References: https://learn.microsoft.com/en-us/graph/api/driveitem-put-content,
 https://learn.microsoft.com/en-us/graph/api/site-getbypath,
 https://learn.microsoft.com/en-us/graph/api/driveitem-list-children,
+https://learn.microsoft.com/en-us/graph/api/driveitem-get-content,
 https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
 """
 
@@ -196,9 +197,25 @@ class SharePointHook(BaseHook):
         return self._download(item_path(path))
 
     def _download(self, encoded_path: str) -> bytes:
-        # Graph answers 302 to a pre-authenticated URL; requests follows it and drops our
-        # Authorization header when the host changes.
-        return self._call("GET", self._drive(f"root:/{encoded_path}:/content")).content
+        """Ask Graph for the content, then fetch the pre-authenticated URL it redirects to, without our token.
+
+        Graph answers 302 to a short-lived download URL on another host that "doesn't require an
+        Authorization header" (driveitem-get-content). requests would drop the header only when
+        the host or port changes, so the redirect is followed here, from a session that has no
+        token at all, wherever it points.
+        """
+        answer = self._call("GET", self._drive(f"root:/{encoded_path}:/content"), allow_redirects=False)
+        if not answer.is_redirect:
+            return answer.content
+        location = requests.compat.urljoin(answer.url, answer.headers["Location"])
+        return send(self.download_session, "GET", location, timeout=self.conn_params.timeout).content
+
+    @cached_property
+    def download_session(self) -> requests.Session:
+        """For pre-authenticated download URLs: no Authorization, no JSON Accept, the Connection's TLS check."""
+        session = requests.Session()
+        session.verify = self.conn_params.verify
+        return session
 
     def test_connection(self) -> tuple[bool, str]:
         try:

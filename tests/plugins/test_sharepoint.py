@@ -118,7 +118,8 @@ def test_token_is_cached_and_renewed_after_a_401(hook: SharePointHook, sandbox) 
     assert hook.download("Support/one.txt") == b"1"
 
     calls = [(method, path.rsplit("/", 1)[-1], status) for method, path, status in calls_since(sandbox, start)]
-    assert calls == [("GET", "content", 401), ("POST", "token", 200), ("GET", "content", 200)]
+    assert calls[:3] == [("GET", "content", 401), ("POST", "token", 200), ("GET", "content", 302)]
+    assert [status for _method, _key, status in calls[3:]] == [200]  # the download URL
 
 
 def test_expired_token_is_renewed_before_the_call(hook: SharePointHook, sandbox) -> None:
@@ -130,7 +131,8 @@ def test_expired_token_is_renewed_before_the_call(hook: SharePointHook, sandbox)
 
     assert hook.download("Support/a.txt") == b"a"
 
-    assert [status for _m, _p, status in calls_since(sandbox, start)] == [200, 200]  # token, then the download
+    # The token, the content's redirect, the download URL.
+    assert [status for _m, _p, status in calls_since(sandbox, start)] == [200, 302, 200]
 
 
 def test_rate_limit_with_retry_after_is_waited_out(hook: SharePointHook, sandbox) -> None:
@@ -176,3 +178,24 @@ def test_missing_extra_is_named(monkeypatch) -> None:
         {"conn_type": "http", "host": "graph.microsoft.com", "login": "id", "password": "secret"}))
     with pytest.raises(ValueError, match="'sharepoint_bare' needs extra 'site', 'tenant_id'"):
         SharePointHook(sharepoint_conn_id="sharepoint_bare").list_folder("x")
+
+
+def downloads(sandbox) -> dict[str, Any]:
+    return requests.get(f"{sandbox.base_url}/graph/_sandbox/downloads", timeout=TIMEOUT).json()
+
+
+@pytest.mark.parametrize("same_host", [False, True], ids=["other-host", "same-host"])
+def test_a_download_follows_graphs_redirect_without_the_token(hook: SharePointHook, sandbox, same_host: bool) -> None:
+    """Graph answers 302 to a pre-authenticated URL on another host; the bearer token never goes there."""
+    hook.upload_file("Support", "runbook.html", RUNBOOK)
+    requests.put(f"{sandbox.base_url}/graph/_sandbox/download-host", json={"same": same_host},
+                 timeout=TIMEOUT).raise_for_status()
+    seen = len(downloads(sandbox)["downloads"])
+
+    assert hook.download("Support/runbook.html") == RUNBOOK
+
+    [fetched] = downloads(sandbox)["downloads"][seen:]
+    assert fetched["authorization"] is False
+    second_port = int(downloads(sandbox)["download_base_url"].rsplit(":", 1)[1])
+    assert fetched["port"] == (sandbox.http_port if same_host else second_port) != (
+        second_port if same_host else sandbox.http_port)
