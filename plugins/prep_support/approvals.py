@@ -32,6 +32,11 @@ def requester(triggering_user: str | None) -> str:
     return name or SYSTEM
 
 
+def same_person(one: str | None, other: str | None) -> bool:
+    """Whether two usernames name the same person: identities compare without case (``Erin`` is ``erin``)."""
+    return bool(one) and bool(other) and one.strip().lower() == other.strip().lower()
+
+
 def _people(names: Iterable[str | None]) -> dict[str, str]:
     """Lower-cased name -> name, for the people among ``names`` (the system is nobody)."""
     return {name.lower(): name for name in names if name and name != SYSTEM}

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from prep_support.access.policy import PolicyError, load_policy
+from prep_support.access.review import DecisionError, Directory, route
 from prep_support.catalog import CatalogError, load_catalog
 from prep_support.config_errors import ConfigError, parse_config
 from prep_support.quality.config import SuiteError, load_suite
+from tests.plugins.access.conftest import POLICY_YAML
 
 KNOWN = {"estate_http", "estate_db"}
 
@@ -249,3 +252,62 @@ def test_custom_sql_select_with_strings_naming_writes_still_loads(
     path = tmp_path / "orders.yaml"
     path.write_text(SUITE + "  - expectation: custom_sql\n    kwargs: {query_file: ok.sql}\n")
     assert load_suite(path, KNOWN).checks[1].kwargs.query_file == "ok.sql"
+
+
+# --- access policy and review ----------------------------------------------------------------------
+
+def policy_error(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as raised:
+        load_policy(path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(("old", "new", "anchor", "expected"), [
+    pytest.param("leaver_approvers:", "hr: {conn_id: hr_roster, tabel: people}\nleaver_approvers:", "tabel",
+                 "hr > field 'tabel': unknown field (a typo?)", id="misspelt-hr-key"),
+    pytest.param('okta: {conn_id: okta_default, groups: ["*"]}',
+                 'okta: {conn_id: okta_default, groups: ["payments-*", "jira-*"]}', "group: app-admins}",
+                 "privileged[0] (id 'app-admins') > field 'group': okta group 'app-admins' matches none of "
+                 "systems > okta > groups (payments-*, jira-*): its members would never be reviewed",
+                 id="privileged-outside-scope"),
+    pytest.param("review: {", 'review: {channel: "<!here>", ', "review: {",
+                 "review > field 'channel': '<!here>' is not a Slack channel", id="review-channel-ping"),
+    pytest.param("response_timeout_hours: 48", "response_timeout_hours: .inf", "review: {",
+                 "review > field 'response_timeout_hours': Input should be a finite number", id="inf-timeout"),
+])
+def test_policy_errors_name_line_entry_and_field(tmp_path: Path, old: str, new: str, anchor: str,
+                                                 expected: str) -> None:
+    assert old in POLICY_YAML
+    text = POLICY_YAML.replace(old, new, 1)
+    message = policy_error(tmp_path, text)
+    line = line_of(text, anchor)
+    assert message.startswith(f"{tmp_path / 'policy.yaml'} (line {line}): "), message
+    assert expected in message, message
+
+
+def test_policy_duplicate_key_and_bad_bytes_are_located(tmp_path: Path) -> None:
+    text = POLICY_YAML + "dormancy_days: 30\n"
+    assert policy_error(tmp_path, text).endswith(
+        f"(line {line_of(text, 'dormancy_days: 30')}): duplicate key 'dormancy_days' "
+        f"(first at line {line_of(text, 'dormancy_days: 90')}); YAML would keep only the last one")
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(POLICY_YAML.replace("carol, bob", "carol, b\udce9b").encode("utf-8", "surrogateescape"))
+    with pytest.raises(PolicyError, match=rf"\(line {line_of(POLICY_YAML, 'leaver_approvers')}, column 28\): "
+                                          r"byte 0xe9 is not UTF-8"):
+        load_policy(path)
+
+
+def test_self_review_is_found_whatever_the_case_of_the_username(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY_YAML)
+    policy = load_policy(path)
+    directory = Directory([{"employee_id": "E1", "username": "alice", "manager_id": None},
+                           {"employee_id": "E2", "username": "Erin", "manager_id": "E1"}])
+    # HR spells the manager 'Erin', the account is 'erin': the same person, who must not review it.
+    routed = route("erin", "Erin", "manager", directory, policy)
+    assert routed.reviewer == "alice" and routed.routed_by == "escalated:self-review"
+    # The fallback reviewer 'carol' is the subject 'Carol': nobody else is left, and the run says so.
+    with pytest.raises(DecisionError, match="no one but 'Carol' can review their access"):
+        route("Carol", None, "manager", directory, policy)

@@ -13,24 +13,37 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
-from prep_support.config_errors import line_of, yaml_syntax_error
+from prep_support.config_errors import ConfigError, LocatedError, line_of, location_labels, parse_config
+from prep_support.config_fields import SlackChannel
 
 SYSTEMS = ("okta", "ad")
 System = Literal["okta", "ad"]
 Username = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")]
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """The access policy cannot be used; the message says where and why."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class HrSource(_Strict):
+    """Where the HR roster is (the keyword arguments of HrRoster): a CSV export, or a table on a Connection."""
+
+    path: str | None = Field(default=None, min_length=1)
+    conn_id: str | None = Field(default=None, min_length=1)
+    table: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HrSource:
+        if (self.path is None) == (self.conn_id is None):
+            raise ValueError("give either path (a CSV export) or conn_id (a Connection), not both")
+        return self
 
 
 class SystemScope(_Strict):
@@ -85,7 +98,7 @@ class ReviewSettings(_Strict):
     default_decision: Literal["keep", "revoke"] = "keep"
     reminder_check_minutes: float = Field(default=1, gt=0,
                                           description="How often reminders and decisions are looked at.")
-    channel: str = Field(default="#prep-support", min_length=1)
+    channel: SlackChannel = "#prep-support"
     slack_conn_id: str = "slack_api_default"
 
     @model_validator(mode="after")
@@ -109,7 +122,8 @@ class Evidence(_Strict):
 
 class Policy(_Strict):
     systems: dict[System, SystemScope] = Field(min_length=1)
-    hr: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of HrRoster.")
+    hr: dict[str, Any] = Field(default_factory=lambda: {"conn_id": "hr_roster"},
+                               description="Keyword arguments of HrRoster (checked as HrSource).")
     dormancy_days: int = Field(default=90, ge=1, le=3650)
     privileged: list[GroupRef] = Field(default_factory=list)
     sod_pairs: list[SodPair] = Field(default_factory=list)
@@ -123,14 +137,28 @@ class Policy(_Strict):
     leaver_response_timeout_hours: float = Field(default=72, gt=0)
     evidence: Evidence = Field(default_factory=Evidence)
 
+    @field_validator("hr")
+    @classmethod
+    def _hr_source(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # A misspelt key ('tabel:') is refused here, not by a TypeError in every later run's HrRoster(**hr).
+        return HrSource.model_validate(value).model_dump(exclude_none=True)
+
     @model_validator(mode="after")
     def _systems_known(self) -> Policy:
-        used = [p.system for p in self.privileged] + [p.system for p in self.sod_pairs]
-        used += [s for template in self.roles.values() for s in template]
-        used += [g.system for app in self.reviewers.applications for g in app.groups]
-        for system in used:
+        used = [(("privileged", i, "system"), p.system) for i, p in enumerate(self.privileged)]
+        used += [(("sod_pairs", i, "system"), p.system) for i, p in enumerate(self.sod_pairs)]
+        used += [(("roles", role), s) for role, template in self.roles.items() for s in template]
+        used += [(("reviewers", "applications", i, "groups", j, "system"), g.system)
+                 for i, app in enumerate(self.reviewers.applications) for j, g in enumerate(app.groups)]
+        for location, system in used:
             if system not in self.systems:
-                raise ValueError(f"system {system!r} is used but not listed under 'systems'")
+                raise LocatedError(location, f"system {system!r} is used but not listed under 'systems'")
+        for index, ref in enumerate(self.privileged):
+            scope = self.systems[ref.system]
+            if not scope.in_scope(ref.group):
+                raise LocatedError(("privileged", index, "group"), (
+                    f"{ref.system} group {ref.group!r} matches none of systems > {ref.system} > groups "
+                    f"({', '.join(scope.groups)}): its members would never be reviewed"))
         return self
 
     @cached_property
@@ -160,18 +188,30 @@ def load_policy(path: Path | str | None = None) -> Policy:
     except OSError as error:
         raise PolicyError(f"{path}: cannot read the access policy: {error.strerror}") from error
     try:
-        data = yaml.load(raw, Loader=_YAML_LOADER)
-    except yaml.YAMLError as error:
-        raise PolicyError(yaml_syntax_error(path, error)) from error
+        data = parse_config(path, raw)
+    except ConfigError as error:
+        raise PolicyError(str(error)) from None
     if not isinstance(data, dict):
         raise PolicyError(f"{path}: the access policy must be a mapping (systems, reviewers, ...)")
     try:
         return Policy.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        location = [step for step in first["loc"] if not (isinstance(step, str) and "[" in step)]
+        errors = error.errors()
+        # A misspelt key is also a missing one: name the typo, which is what to fix.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+        location = tuple(step for step in first["loc"] if not (isinstance(step, str) and "[" in step))
         message = first["msg"].removeprefix("Value error, ")
-        line = line_of(raw, location)
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedError):
+            location += cause.location
+        elif first["type"] == "extra_forbidden":
+            message = "unknown field (a typo?)"
+        labels, steps = location_labels(data, location, ident_of=_entry_name)
+        line = line_of(raw, steps)
         where = f" (line {line})" if line else ""
-        field = " > ".join(f"[{step}]" if isinstance(step, int) else str(step) for step in location) or "policy"
-        raise PolicyError(f"{path}{where}: field {field}: {message}") from error
+        raise PolicyError(f"{path}{where}: {labels or 'policy'}: {message}") from None
+
+
+def _entry_name(entry: dict[str, Any]) -> Any:
+    """How a list entry of the policy is named in an error: its name, group or system."""
+    return entry.get("name") or entry.get("group") or entry.get("pattern")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, and_, delete, select, update
 
 from prep_support.access.policy import Policy
+from prep_support.approvals import same_person
 from prep_support.schema import AccessReviewItemRow
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def route(subject: str, candidate: str | None, routed_by: str, directory: Direct
     seen: set[str] = set()
     reason = None
     while candidate is not None and candidate not in seen:
-        if candidate == subject:
+        if same_person(candidate, subject):
             reason = reason or "self-review"
         elif not directory.active(candidate):
             reason = reason or "reviewer left"
@@ -100,7 +101,7 @@ def route(subject: str, candidate: str | None, routed_by: str, directory: Direct
         seen.add(candidate)
         candidate = directory.manager_of(candidate)
     for fallback in policy.reviewers.fallback:
-        if fallback != subject and directory.active(fallback):
+        if not same_person(fallback, subject) and directory.active(fallback):
             return Route(fallback, f"fallback:{reason or 'no manager'}")
     raise DecisionError(f"no one but {subject!r} can review their access: add a reviewer to reviewers.fallback")
 
@@ -280,7 +281,8 @@ def _routes(subject: np.ndarray, manager: np.ndarray, row: np.ndarray, leaver: n
     routed_by[routed] = np.array([a.routed_by for a in answers], dtype=object)[which] if answers else []
 
     leavers = np.flatnonzero(leaver)
-    approver = {name: next((a for a in policy.leaver_approvers if a != name), policy.reviewers.fallback[0])
+    approver = {name: next((a for a in policy.leaver_approvers if not same_person(a, name)),
+                           policy.reviewers.fallback[0])
                 for name in set(subject[row[leavers]].tolist())}
     reviewer[leavers] = [approver[name] for name in subject[row[leavers]].tolist()]
     routed_by[leavers] = LEAVER_APPROVAL
@@ -427,7 +429,7 @@ def record_decisions(engine: Engine, campaign_id: str, reviewer: str, answers: M
     ``responded_by`` None means the response timeout applied the defaults. Only the reviewer's own
     undecided items change; an answer from someone else, or about the responder's own access, is refused.
     """
-    if responded_by is not None and responded_by != reviewer:
+    if responded_by is not None and not same_person(responded_by, reviewer):
         raise DecisionError(f"{responded_by!r} answered the packet of {reviewer!r}; only the reviewer may")
     items = {i["item_id"]: i for i in load_items(engine, campaign_id, reviewer=reviewer)}
     unknown = sorted(set(answers) - set(items))
@@ -438,7 +440,7 @@ def record_decisions(engine: Engine, campaign_id: str, reviewer: str, answers: M
         for key, decision in answers.items():
             if decision not in DECISIONS:
                 raise DecisionError(f"item {key}: decision {decision!r} is not keep or revoke")
-            if responded_by is not None and items[key]["subject"] == responded_by:
+            if responded_by is not None and same_person(items[key]["subject"], responded_by):
                 raise DecisionError(f"item {key}: {responded_by!r} cannot decide on their own access")
             recorded += connection.execute(
                 update(items_table).where(and_(items_table.c.campaign_id == campaign_id,
@@ -453,7 +455,7 @@ def record_leaver_approval(engine: Engine, campaign_id: str, approved: bool, res
                            responded_at: datetime, comment: str = "") -> dict[str, int]:
     """Decide every undecided leaver item at once: approved -> revoke (disable), else keep."""
     items = load_items(engine, campaign_id, leavers=True, undecided=True)
-    if responded_by is not None and any(item["subject"] == responded_by for item in items):
+    if responded_by is not None and any(same_person(item["subject"], responded_by) for item in items):
         raise DecisionError(f"{responded_by!r} is among the leavers and cannot approve their own offboarding")
     with engine.begin() as connection:
         recorded = connection.execute(
