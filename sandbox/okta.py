@@ -1,8 +1,9 @@
 """Okta Management API stand-in: users, their life cycle, groups, group members, apps and app users.
 
 Under ``/okta`` (the Connection's host is ``http://HOST:PORT`` with extra ``base_path`` ``/okta``),
-authenticated with ``Authorization: SSWS <API token>``. Shapes and behaviour follow Okta's
-Management API reference (``tests/specs/okta_management_openapi.yaml``,
+authenticated with ``Authorization: SSWS <API token>``, or ``Bearer <access token>`` of an OAuth 2.0
+service app holding the call's scope (:mod:`sandbox.okta_oauth`, ``POST /okta/oauth2/v1/token``).
+Shapes and behaviour follow Okta's Management API reference (``tests/specs/okta_management_openapi.yaml``,
 https://developer.okta.com/docs/api/openapi/okta-management/management/tag/User/,
 .../tag/UserLifecycle/, .../tag/Group/, .../tag/ApplicationUsers/):
 
@@ -50,6 +51,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox import directory_seed as seed
+from sandbox import okta_oauth
 
 PREFIX = "/okta"
 API_PREFIX = "/okta/api/"
@@ -64,6 +66,7 @@ class OktaError(Exception):
     def __init__(self, status: int, code: str, summary: str, causes: list[str] | None = None) -> None:
         super().__init__(summary)
         self.status, self.code, self.summary, self.causes = status, code, summary, causes or []
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         return {"errorCode": self.code, "errorSummary": self.summary, "errorLink": self.code,
@@ -137,6 +140,7 @@ class OktaOrg:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.rate_limit = RateLimit()
+        self.service_apps = okta_oauth.ServiceApps()
         self.reset()
 
     def reset(self) -> None:
@@ -252,16 +256,32 @@ class OktaRoute(APIRoute):
             try:
                 if not allowed:
                     raise OktaError(429, "E0000047", "API call exceeded rate limit due to too many requests.")
-                scheme, _, token = request.headers.get("authorization", "").partition(" ")
-                if scheme != "SSWS" or not secrets.compare_digest(token, SANDBOX_TOKEN):
-                    raise OktaError(401, "E0000011", "Invalid token provided")
+                authorize(org, request)
                 response = await handler(request)
             except OktaError as error:
-                response = JSONResponse(error.body(), status_code=error.status)
+                response = JSONResponse(error.body(), status_code=error.status, headers=error.headers)
             response.headers.update(headers)
             return response
 
         return answer_like_okta
+
+
+def authorize(org: OktaOrg, request: Request) -> None:
+    """An API token (``SSWS``), or a service app's access token (``Bearer``) holding the call's scope."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme == "SSWS" and secrets.compare_digest(token, SANDBOX_TOKEN):
+        return
+    scopes = org.service_apps.scopes_of(token, time.time()) if scheme == "Bearer" else None
+    if scopes is None:
+        raise OktaError(401, "E0000011", "Invalid token provided")
+    needed = okta_oauth.required_scope(request.method, request.url.path.removeprefix(f"{PREFIX}/api/v1"))
+    if not okta_oauth.allows(scopes, needed):
+        error = OktaError(403, "E0000006", "You do not have permission to perform the requested action")
+        error.headers = {"WWW-Authenticate": f'Bearer authorization_uri="{request.base_url}okta/oauth2/v1/authorize", '
+                                             f'realm="{request.base_url}okta", scope="{needed}", '
+                                             'error="insufficient_scope", error_description="The access token '
+                                             'provided does not contain the required scopes."'}
+        raise error
 
 
 def get_org(request: Request) -> OktaOrg:
@@ -458,6 +478,7 @@ async def app_users(app_id: str, request: Request) -> Response:
 
 router = APIRouter(prefix=PREFIX, tags=["okta"])
 router.include_router(api, prefix="/api/v1")
+router.include_router(okta_oauth.router)
 
 
 @router.get("/_sandbox/state")
@@ -467,7 +488,9 @@ async def sandbox_state(request: Request) -> dict[str, Any]:
     with org.lock:
         return {"users": [{"id": u.id, "login": u.profile["login"], "status": u.status,
                            "employeeNumber": u.profile.get("employeeNumber"),
-                           "groups": sorted(g.name for g in org.groups_of(u.id))} for u in org.users.values()]}
+                           "groups": sorted(g.name for g in org.groups_of(u.id))} for u in org.users.values()],
+                "service_app_tokens": {app: sum(1 for issued in org.service_apps.tokens.values() if issued[0] == app)
+                                       for app in org.service_apps.apps}}
 
 
 @router.post("/_sandbox/reset")

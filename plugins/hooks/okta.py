@@ -6,8 +6,16 @@ https://developer.okta.com/docs/api/#pagination; rate limits:
 https://developer.okta.com/docs/reference/rl-best-practices/.
 
 The Connection (``http``): host = the org URL (``acme.okta.com``), schema (https by default),
-password = an API token (sent as ``Authorization: SSWS <token>``); extra ``base_path`` (the
-sandbox serves the API under ``/okta``) and ``timeout``.
+extra ``base_path`` (the sandbox serves the API under ``/okta``) and ``timeout``, and one of:
+
+- an OAuth 2.0 service app, which Okta recommends for integrations: extra ``client_id``,
+  ``private_key`` (the PEM private key whose public half is registered with the app; Airflow masks
+  it), optionally ``key_id`` (the key's ``kid``), ``algorithm`` (default RS256) and ``scopes``
+  (default :data:`OAUTH_SCOPES`, each granted to the app). The hook signs a client assertion
+  (``private_key_jwt``) and trades it at the org's ``/oauth2/v1/token`` for an access token sent as
+  ``Authorization: Bearer``, renewed before it expires
+  (https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/main/);
+- password = an API token (sent as ``Authorization: SSWS <token>``).
 
 Listings follow ``Link: rel="next"`` to the last page. Rate limits are respected: when a
 response says ``X-Rate-Limit-Remaining: 0`` the next call waits until ``X-Rate-Limit-Reset``;
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import cached_property
@@ -38,6 +47,11 @@ ALL_STATES_SEARCH = " or ".join(f'status eq "{status}"' for status in (
     "STAGED", "PROVISIONED", "ACTIVE", "RECOVERY", "PASSWORD_EXPIRED", "LOCKED_OUT", "SUSPENDED", "DEPROVISIONED"))
 MAX_RATE_LIMIT_WAIT_S = 120.0
 PAGE_SIZE = 200
+# What the project reads (snapshots) and changes (revocations, joiners and leavers).
+OAUTH_SCOPES = ("okta.users.read", "okta.users.manage", "okta.groups.read", "okta.groups.manage", "okta.apps.read")
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME_S = 300  # Okta accepts up to an hour; a short one limits what a leaked assertion allows
+TOKEN_RENEWAL_S = 60.0  # ask for a new access token this long before the current one expires
 
 
 def parse_okta_time(value: str | None) -> datetime | None:
@@ -60,17 +74,68 @@ class OktaHook(BaseHook):
         self._sleep, self._clock = sleep, clock
         self._quota: tuple[int, float] | None = None  # (remaining, reset epoch) from the last answer
         self.rate_limit_waits: list[float] = []  # seconds waited for a rate-limit reset (for logs and tests)
+        self._token: tuple[str, float] | None = None  # a service app's access token and when it expires
 
     @cached_property
     def conn_params(self) -> ApiConnection:
-        return api_connection(self.get_connection(self.okta_conn_id), "Okta", needs=("password",))
+        conn = self.get_connection(self.okta_conn_id)
+        params = api_connection(conn, "Okta")
+        if params.extra.get("client_id"):
+            if not params.extra.get("private_key"):
+                raise ValueError(f"Connection {self.okta_conn_id!r} names an Okta service app (extra 'client_id') "
+                                 "but not its extra 'private_key' (PEM) to sign the client assertion")
+        elif not params.password:
+            raise ValueError(f"Connection {self.okta_conn_id!r} needs an Okta API token (password) or an OAuth "
+                             "service app (extra 'client_id' and 'private_key')")
+        return params
+
+    @property
+    def service_app(self) -> str | None:
+        """The OAuth service app's client id, None when the Connection holds an API token."""
+        return self.conn_params.extra.get("client_id") or None
 
     @cached_property
     def session(self) -> requests.Session:
-        session = self.conn_params.json_session(headers={"Authorization": f"SSWS {self.conn_params.password}",
-                                                         "Content-Type": "application/json"})
+        authorization = None if self.service_app else f"SSWS {self.conn_params.password}"
+        session = self.conn_params.json_session(headers={"Content-Type": "application/json",
+                                                         **({"Authorization": authorization} if authorization else {})})
         session.hooks["response"].append(self._note_rate_limit)
         return session
+
+    # --- OAuth 2.0 service app -------------------------------------------------------------------
+
+    def _access_token(self, *, renew: bool = False) -> str:
+        """The service app's access token, asked for again shortly before it expires."""
+        if renew or self._token is None or self._token[1] - self._clock() < TOKEN_RENEWAL_S:
+            self._token = self._request_token()
+        return self._token[0]
+
+    def _request_token(self) -> tuple[str, float]:
+        """Sign a client assertion with the private key and trade it for an access token."""
+        import jwt
+
+        extra, client_id = self.conn_params.extra, self.service_app
+        token_url = f"{self.conn_params.base_url}/oauth2/v1/token"
+        now = int(self._clock())
+        claims = {"iss": client_id, "sub": client_id, "aud": token_url, "iat": now,
+                  "exp": now + ASSERTION_LIFETIME_S, "jti": uuid.uuid4().hex}
+        scopes = extra.get("scopes") or OAUTH_SCOPES
+        try:
+            assertion = jwt.encode(claims, extra["private_key"], algorithm=extra.get("algorithm", "RS256"),
+                                   headers={"kid": extra["key_id"]} if extra.get("key_id") else None)
+        except (ValueError, TypeError, jwt.PyJWTError) as error:
+            raise ValueError(f"Connection {self.okta_conn_id!r}: extra 'private_key' cannot sign the client "
+                             f"assertion ({type(error).__name__})") from None
+        form = {"grant_type": "client_credentials", "scope": scopes if isinstance(scopes, str) else " ".join(scopes),
+                "client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
+        try:
+            answer = send(self.conn_params.json_session(), "POST", token_url, data=form,
+                          timeout=self.conn_params.timeout, sleep=self._sleep).json()
+        except HttpError as error:
+            raise HttpError("POST", token_url, error.status,
+                            f"Okta refused the service app {client_id} of Connection {self.okta_conn_id!r}: "
+                            f"{str(error).partition(': HTTP ')[2] or error}") from error
+        return answer["access_token"], now + float(answer.get("expires_in", 3600))
 
     # --- HTTP -------------------------------------------------------------------------------------
 
@@ -103,8 +168,17 @@ class OktaHook(BaseHook):
                 log.info("Okta rate limit exhausted; waiting %.1f s for the reset", wait)
                 self._sleep(wait)
             self._quota = None
-        return send(self.session, method, url, timeout=self.conn_params.timeout, sleep=self._sleep,
-                    max_wait_s=MAX_RATE_LIMIT_WAIT_S, attempts=6, **kwargs)
+        for renewed in (False, True):
+            if self.service_app:
+                self.session.headers["Authorization"] = f"Bearer {self._access_token(renew=renewed)}"
+            try:
+                return send(self.session, method, url, timeout=self.conn_params.timeout, sleep=self._sleep,
+                            max_wait_s=MAX_RATE_LIMIT_WAIT_S, attempts=6, **kwargs)
+            except HttpError as error:
+                # An access token revoked or expired early: ask for a new one, once.
+                if error.status != 401 or not self.service_app or renewed:
+                    raise
+        raise AssertionError("unreachable")
 
     def _url(self, path: str) -> str:
         return f"{self.conn_params.base_url}/api/v1/{path}"
@@ -260,12 +334,15 @@ class OktaHook(BaseHook):
             self._call("GET", self._url("users"), params={"limit": 1})
         except Exception as error:  # the UI shows the reason instead of a stack trace
             return False, str(error)
-        return True, f"Listed users at {self.conn_params.base_url}"
+        who = f" as service app {self.service_app}" if self.service_app else ""
+        return True, f"Listed users at {self.conn_params.base_url}{who}"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return {
             "hidden_fields": ["login"],
-            "relabeling": {"host": "Org URL", "password": "API token"},
-            "placeholders": {"host": "acme.okta.com", "schema": "https", "extra": '{"timeout": 30}'},
+            "relabeling": {"host": "Org URL", "password": "API token (or leave empty for a service app)"},
+            "placeholders": {"host": "acme.okta.com", "schema": "https",
+                             "extra": '{"client_id": "0oa...", "private_key": "-----BEGIN PRIVATE KEY-----...", '
+                                      '"key_id": "...", "timeout": 30}'},
         }

@@ -169,3 +169,114 @@ def test_a_wrong_token_fails_with_oktas_error(sandbox, monkeypatch):
         list(OktaHook(okta_conn_id="okta_wrong").iter_groups())
     assert raised.value.status == 401
     assert "not-the-token" not in str(raised.value)
+
+
+# --- OAuth 2.0 service app (private_key_jwt) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def app_key() -> str:
+    from tests import okta_service_app
+
+    return okta_service_app.private_key_pem()
+
+
+def service_app_hook(sandbox, monkeypatch, pem: str, conn_id: str = "okta_service_app", **extra) -> OktaHook:
+    from tests import okta_service_app
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", okta_service_app.connection(sandbox, pem, **extra))
+    return OktaHook(okta_conn_id=conn_id)
+
+
+def test_a_service_app_reads_and_changes_users_with_a_signed_assertion(okta, sandbox, monkeypatch, app_key):
+    from tests import okta_service_app
+
+    okta_service_app.register(sandbox.base_url, app_key)
+    hook = service_app_hook(sandbox, monkeypatch, app_key)
+    sent = []
+    hook.session.hooks["response"].append(lambda response, *args, **kwargs: sent.append(response.request))
+
+    assert len(list(hook.accounts())) == len(seed.accounts("okta"))
+    ken = hook.find_user("ken@example.com")
+    assert hook.deactivate_user(ken["id"])["changed"] is True
+    assert hook.test_connection() == (True, f"Listed users at {sandbox.base_url}/okta as service app "
+                                            f"{okta_service_app.CLIENT_ID}")
+
+    # Every API call carries the one access token of the run; none carries an API token.
+    tokens = {request.headers["Authorization"] for request in sent if "/api/v1/" in request.url}
+    assert len(tokens) == 1 and tokens.pop().startswith("Bearer ")
+    assert call(sandbox.base_url, "GET", "/okta/_sandbox/state")["users"][0]["id"]  # the org answered
+    assert next(u for u in call(sandbox.base_url, "GET", "/okta/_sandbox/state")["users"]
+                if u["login"] == "ken@example.com")["status"] == "DEPROVISIONED"
+
+
+def test_the_assertion_is_what_okta_asks_for(okta, sandbox, monkeypatch, app_key):
+    import jwt
+    import requests
+
+    from tests import okta_service_app
+
+    okta_service_app.register(sandbox.base_url, app_key)
+    hook = service_app_hook(sandbox, monkeypatch, app_key)
+    posted = []
+    original = requests.Session.request
+
+    def spy(session, method, url, **kwargs):
+        if url.endswith("/oauth2/v1/token"):
+            posted.append(kwargs["data"])
+        return original(session, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    hook.find_user("ken@example.com")
+
+    [form] = posted
+    assert form["grant_type"] == "client_credentials"
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert form["scope"].split() == list(okta_module.OAUTH_SCOPES)
+    header = jwt.get_unverified_header(form["client_assertion"])
+    claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+    assert (header["alg"], header["kid"]) == ("RS256", okta_service_app.KEY_ID)
+    assert claims["iss"] == claims["sub"] == okta_service_app.CLIENT_ID
+    assert claims["aud"] == f"{sandbox.base_url}/okta/oauth2/v1/token"
+    assert claims["exp"] - claims["iat"] == 300 and len(claims["jti"]) == 32
+
+
+def test_a_key_the_app_does_not_have_is_refused_naming_the_connection(okta, sandbox, monkeypatch, app_key):
+    from tests import okta_service_app
+
+    okta_service_app.register(sandbox.base_url, okta_service_app.private_key_pem())  # another key registered
+    hook = service_app_hook(sandbox, monkeypatch, app_key)
+
+    with pytest.raises(HttpError) as raised:
+        hook.find_user("ken@example.com")
+    assert raised.value.status == 401
+    message = str(raised.value)
+    assert "Okta refused the service app 0oaprepsupportsvc of Connection 'okta_service_app'" in message
+    assert "invalid_client" in message and "PRIVATE KEY" not in message
+
+
+def test_scopes_are_enforced_per_call(okta, sandbox, monkeypatch, app_key):
+    from tests import okta_service_app
+
+    okta_service_app.register(sandbox.base_url, app_key, scopes=["okta.users.read", "okta.groups.read"])
+    with pytest.raises(HttpError, match="invalid_scope.*okta.groups.manage okta.users.manage"):
+        service_app_hook(sandbox, monkeypatch, app_key).find_user("ken@example.com")
+
+    reader = service_app_hook(sandbox, monkeypatch, app_key, conn_id="okta_reader",
+                              scopes=["okta.users.read", "okta.groups.read"])
+    ken = reader.find_user("ken@example.com")
+    with pytest.raises(HttpError) as raised:
+        reader.deactivate_user(ken["id"])
+    assert raised.value.status == 403 and "E0000006" in str(raised.value)
+
+
+def test_a_connection_with_neither_token_nor_key_is_named(monkeypatch):
+    import json
+
+    monkeypatch.setenv("AIRFLOW_CONN_OKTA_NOTHING", json.dumps({"conn_type": "http", "host": "acme.okta.com"}))
+    with pytest.raises(ValueError, match="'okta_nothing' needs an Okta API token .* or an OAuth service app"):
+        OktaHook(okta_conn_id="okta_nothing").find_user("x")
+    monkeypatch.setenv("AIRFLOW_CONN_OKTA_HALF", json.dumps(
+        {"conn_type": "http", "host": "acme.okta.com", "extra": {"client_id": "0oa1"}}))
+    with pytest.raises(ValueError, match="'okta_half' names an Okta service app .* not its extra 'private_key'"):
+        OktaHook(okta_conn_id="okta_half").find_user("x")
