@@ -201,13 +201,16 @@ def line_of(raw: bytes, location: Sequence[Any]) -> int | None:
             break
         line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == step), None)
-            if node is None:
+            pair = next(((k, v) for k, v in node.value if k.value == step), None)
+            if pair is None:
                 break
+            # A mapping under a key is the entry the key names: its line is the key's, not the block's
+            # first line below it.
+            key, node = pair
+            line = (key if isinstance(node, yaml.MappingNode) else node).start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
             node = node.value[step]
+            line = node.start_mark.line + 1
         else:
             break
-    else:
-        line = node.start_mark.line + 1 if node is not None else line
     return line

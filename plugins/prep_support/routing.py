@@ -13,11 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prep_support import paths
 from prep_support.catalog import Catalog, Service
+from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
+from prep_support.config_fields import Email, SlackChannel
 from prep_support.health import Thresholds
 
 PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
@@ -25,12 +26,12 @@ DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
 UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
 
-class RoutingError(ValueError):
+class RoutingError(ConfigError):
     """routing.yaml cannot be used; the message names the file, the entry and the field."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Tracker(_Strict):
@@ -47,7 +48,7 @@ class Tracker(_Strict):
 
 class SlackRoute(_Strict):
     conn_id: str = "slack_api_default"
-    channel: str | None = None  # default: the service's team_channel
+    channel: SlackChannel | None = None  # default: the service's team_channel
 
 
 class TeamsRoute(_Strict):
@@ -56,7 +57,7 @@ class TeamsRoute(_Strict):
 
 class EmailRoute(_Strict):
     conn_id: str = "smtp_default"
-    to: list[str] = Field(min_length=1)
+    to: list[Email] = Field(min_length=1)
 
 
 class Channels(_Strict):
@@ -76,7 +77,7 @@ class ServiceRoute(_Strict):
 
 
 class Routing(_Strict):
-    support_channel: str = "#prep-support"  # task failures and reports of the platform itself
+    support_channel: SlackChannel = "#prep-support"  # task failures and reports of the platform itself
     support_slack_conn_id: str = "slack_api_default"
     thresholds: Thresholds = Thresholds()
     defaults: Route = Route()
@@ -122,21 +123,32 @@ class ResolvedRoute(_Strict):
 def load_routing(catalog: Catalog, path: Path | None = None) -> Routing:
     path = Path(path or paths.routing_path())
     try:
-        data: Any = yaml.safe_load(path.read_text()) or {}
+        raw = path.read_bytes()
     except OSError as error:
         raise RoutingError(f"{path}: cannot read: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise RoutingError(f"{path}{where}: YAML syntax error: {getattr(error, 'problem', error)}") from error
+    try:
+        data: Any = parse_config(path, raw) or {}
+    except ConfigError as error:
+        raise RoutingError(str(error)) from None
+    if not isinstance(data, dict):
+        raise RoutingError(f"{path}: routing must be a mapping (defaults, services, ...)")
     try:
         routing = Routing.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        location = " > ".join(str(step) for step in first["loc"])
-        raise RoutingError(f"{path}: {location}: {first['msg']}") from error
+        message = "unknown field (a typo?)" if first["type"] == "extra_forbidden" else first["msg"]
+        raise RoutingError(_describe(path, raw, data, tuple(first["loc"]),
+                                     message.removeprefix("Value error, "))) from None
     known = {service.id for service in catalog.services}
-    unknown = sorted(set(routing.services) - known)
+    unknown = [name for name in routing.services if name not in known]
     if unknown:
-        raise RoutingError(f"{path}: services > {unknown[0]}: not a service in the catalog")
+        raise RoutingError(_describe(path, raw, data, ("services", unknown[0]), (
+            f"{unknown[0]!r} is not a service in the catalog ({', '.join(sorted(known))})")))
     return routing
+
+
+def _describe(path: Path, raw: bytes, data: Any, location: tuple, message: str) -> str:
+    """``file (line N): services > payments-api > channels > slack > field 'channel': message``."""
+    labels, steps = location_labels(data, location)
+    line = line_of(raw, steps)
+    return f"{path}{f' (line {line})' if line else ''}: {labels or 'routing'}: {message}"

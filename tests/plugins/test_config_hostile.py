@@ -19,6 +19,7 @@ from prep_support.access.review import DecisionError, Directory, route
 from prep_support.catalog import CatalogError, load_catalog
 from prep_support.config_errors import ConfigError, parse_config
 from prep_support.quality.config import SuiteError, load_suite
+from prep_support.routing import RoutingError, load_routing
 from tests.plugins.access.conftest import POLICY_YAML
 
 KNOWN = {"estate_http", "estate_db"}
@@ -311,3 +312,62 @@ def test_self_review_is_found_whatever_the_case_of_the_username(tmp_path: Path) 
     # The fallback reviewer 'carol' is the subject 'Carol': nobody else is left, and the run says so.
     with pytest.raises(DecisionError, match="no one but 'Carol' can review their access"):
         route("Carol", None, "manager", directory, policy)
+
+
+# --- routing.yaml ----------------------------------------------------------------------------------
+
+ROUTING = """\
+support_channel: "#prep-support"
+defaults:
+  tracker: {system: jira}
+  channels:
+    slack: {}
+services:
+  payments-api:
+    channels:
+      slack: {channel: "#payments-alerts"}
+      email:
+        to: [payments-team@example.com]
+"""
+
+
+@pytest.fixture(scope="module")
+def small_catalog(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("catalog") / "services.yaml"
+    path.write_text(CATALOG)
+    return load_catalog(path, KNOWN)
+
+
+@pytest.mark.parametrize(("old", "new", "anchor", "expected"), [
+    pytest.param("  payments-api:", "  payments-api:\n    tracker: {system: jira}\n  billing:", "  billing:",
+                 "services > field 'billing': 'billing' is not a service in the catalog (orders-api, payments-api)",
+                 id="unknown-service"),
+    pytest.param('{channel: "#payments-alerts"}', '{channel: "<!channel>"}', "<!channel>",
+                 "services > payments-api > channels > slack > field 'channel': '<!channel>' is not a Slack channel",
+                 id="channel-ping"),
+    pytest.param("[payments-team@example.com]", "[payments-team@example.com, oncall]", "to: [",
+                 "channels > email > to[1]: 'oncall' is not an e-mail address", id="email"),
+    pytest.param("defaults:", "thresholds: {regression_factor: .inf}\ndefaults:", "thresholds:",
+                 "thresholds > field 'regression_factor': Input should be a finite number", id="inf-factor"),
+    pytest.param("    slack: {}", "    slack: {chanel: '#x'}", "chanel",
+                 "defaults > channels > slack > field 'chanel': unknown field (a typo?)", id="typo"),
+])
+def test_routing_errors_name_line_entry_and_field(tmp_path: Path, small_catalog, old: str, new: str, anchor: str,
+                                                  expected: str) -> None:
+    assert old in ROUTING
+    text = ROUTING.replace(old, new, 1)
+    path = tmp_path / "routing.yaml"
+    path.write_text(text)
+    with pytest.raises(RoutingError) as raised:
+        load_routing(small_catalog, path)
+    message = str(raised.value)
+    assert message.startswith(f"{path} (line {line_of(text, anchor)}): "), message
+    assert expected in message, message
+
+
+def test_routing_with_latin1_bytes_names_file_and_line(tmp_path: Path, small_catalog) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_bytes(ROUTING.replace("# ", "").encode() + "# équipe paiements\n".encode("latin-1"))
+    with pytest.raises(RoutingError) as raised:
+        load_routing(small_catalog, path)
+    assert str(raised.value) == f"{path} (line 12, column 3): byte 0xe9 is not UTF-8; save the file as UTF-8"
