@@ -16,6 +16,22 @@ HTTP Basic auth (account email + API token) on every call:
   attachment's ``_links.download``)
 - ``GET``/``POST content/{id}/label`` (labels, optional for clients)
 
+Pages also through the REST API v2, which Atlassian made the way to pages (the v1 content
+endpoints are deprecated; attachment upload stays v1), at ``/confluence/wiki/api/v2``:
+
+- ``GET spaces?keys=`` (the numeric ``id`` v2 names a space by)
+- ``GET pages?space-id=&title=&status=&body-format=storage&limit=&cursor=``: ``results`` and
+  ``_links.next`` (``/wiki/api/v2/pages?cursor=...``, relative to the site) plus a ``Link`` header
+- ``POST pages`` (``spaceId``, ``status``, ``title``, ``parentId``, ``body: {representation, value}``;
+  200 with the page; 400 when the space has a page with that title)
+- ``GET pages/{id}?body-format=storage``, ``PUT pages/{id}`` (``version.number`` the current + 1, else 409)
+
+Pages carry ``spaceId``, ``parentId``, ``version {number, message, createdAt}``, ``body.storage`` when
+asked, ``_links.webui``; errors are v2's ``{"errors": [{"status", "code", "title", "detail"}]}``
+(https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/,
+https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-space/,
+https://developer.atlassian.com/cloud/confluence/rest/v2/intro/#using for cursor paging).
+
 References: https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content/,
 https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content---attachments/,
 https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content-labels/ and, for
@@ -53,6 +69,8 @@ SPACES = {"SUP": "Production Support", "KB": "Support Knowledge Base", "OPS": "O
           "UAT": "User Acceptance Testing"}
 DEFAULT_LIMIT, MAX_LIMIT = 25, 200  # Confluence Cloud caps content lists at 200 (attachments at 200 too)
 FIRST_PAGE_ID = 98_305
+SPACE_IDS = {key: str(131_073 + index) for index, key in enumerate(SPACES)}  # v2 names spaces by id
+V2 = "/wiki/api/v2"
 
 
 class ConfluenceError(Exception):
@@ -493,3 +511,122 @@ async def sandbox_pages(request: Request) -> dict[str, Any]:
 async def clear_pages(request: Request) -> dict[str, Any]:
     get_site(request).clear()
     return {"cleared": True}
+
+
+# --- REST API v2: pages -----------------------------------------------------------------------------
+
+
+class V2Error(ConfluenceError):
+    """An error in v2's shape."""
+
+    def response(self) -> JSONResponse:
+        code = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 404: "NOT_FOUND", 409: "CONFLICT"}.get(self.status, "ERROR")
+        return JSONResponse({"errors": [{"status": self.status, "code": code, "title": self.message,
+                                         "detail": None}]}, status_code=self.status)
+
+
+def v2_errors(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except V2Error:
+        raise
+    except ConfluenceError as error:
+        raise V2Error(error.status, error.message) from None
+
+
+def v2_page(page: Page, body_format: str | None) -> dict[str, Any]:
+    current = page.current
+    shown: dict[str, Any] = {
+        "id": page.id, "status": "current", "title": page.title, "spaceId": SPACE_IDS[page.space],
+        "parentId": page.parent_id, "parentType": "page" if page.parent_id else None, "position": None,
+        "authorId": "557058:prep-support", "ownerId": "557058:prep-support", "createdAt": page.created,
+        "version": {"createdAt": current.when, "message": current.message, "number": current.number,
+                    "minorEdit": False, "authorId": "557058:prep-support"},
+        "body": {},
+        "_links": {"webui": f"/spaces/{page.space}/pages/{page.id}/{quote(page.title.replace(' ', '+'))}",
+                   "editui": f"/pages/resumedraft.action?draftId={page.id}", "tinyui": f"/x/{page.id}"},
+    }
+    if body_format == "storage":
+        shown["body"] = {"storage": {"representation": "storage", "value": current.body}}
+    elif body_format not in (None, ""):
+        raise V2Error(400, f"The sandbox answers body-format=storage only, not {body_format!r}")
+    return shown
+
+
+def _space_key(space_id: Any) -> str:
+    key = next((key for key, ident in SPACE_IDS.items() if ident == str(space_id)), None)
+    if key is None:
+        raise V2Error(404, f"No space with id {space_id}")
+    return key
+
+
+def _v1_payload(payload: dict[str, Any], space: str) -> dict[str, Any]:
+    """A v2 page payload in the v1 shape the site's rules are written for."""
+    body = payload.get("body") or {}
+    converted: dict[str, Any] = {"type": "page", "title": payload.get("title"), "space": {"key": space},
+                                 "version": payload.get("version") or {}}
+    if body:
+        converted["body"] = {"storage": {"representation": body.get("representation"), "value": body.get("value")}}
+    if payload.get("parentId"):
+        converted["ancestors"] = [{"id": str(payload["parentId"])}]
+    return converted
+
+
+@router.get(f"{V2}/spaces")
+async def v2_spaces(request: Request) -> dict[str, Any]:
+    keys = [key for key in request.query_params.get("keys", "").split(",") if key] or list(SPACES)
+    return {"results": [{"id": SPACE_IDS[key], "key": key, "name": SPACES[key], "type": "global",
+                         "status": "current", "_links": {"webui": f"/spaces/{key}"}} for key in keys if key in SPACES],
+            "_links": {"base": Links(request).base}}
+
+
+@router.get(f"{V2}/pages")
+async def v2_list_pages(request: Request) -> Response:
+    """Pages of the spaces given, by exact title, oldest first; cursor paging."""
+    site, params = get_site(request), request.query_params
+    spaces = {v2_errors(lambda ident=ident: _space_key(ident)) for ident in params.get("space-id", "").split(",")
+              if ident}
+    pages = [p for p in site.pages.values() if (not spaces or p.space in spaces)
+             and (not params.get("title") or p.title == params["title"])
+             and params.get("status", "current") in ("current", "current,archived")]
+    try:
+        limit = min(int(params.get("limit") or DEFAULT_LIMIT), 250)
+        start = int(base64.urlsafe_b64decode(params["cursor"]).decode()) if params.get("cursor") else 0
+    except (ValueError, binascii.Error):
+        raise V2Error(400, "limit must be a number and cursor one this site gave") from None
+    chunk = pages[start:start + limit]
+    answer: dict[str, Any] = {"results": [v2_page(p, params.get("body-format")) for p in chunk],
+                              "_links": {"base": Links(request).base}}
+    headers = {}
+    if start + limit < len(pages):
+        query = {k: v for k, v in params.items() if k != "cursor"}
+        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+        answer["_links"]["next"] = f"{V2}/pages?{urlencode({**query, 'cursor': cursor})}"
+        headers["Link"] = f'<{answer["_links"]["next"]}>; rel="next", <{Links(request).base}>; rel="base"'
+    return JSONResponse(answer, headers=headers)
+
+
+@router.post(f"{V2}/pages")
+async def v2_create_page(request: Request) -> dict[str, Any]:
+    site, payload = get_site(request), await _json_object(request)
+    space = v2_errors(lambda: _space_key(payload.get("spaceId")))
+    if payload.get("status", "current") != "current":
+        raise V2Error(400, "The sandbox creates current pages only")
+    page = v2_errors(lambda: site.create(_v1_payload(payload, space)))
+    return v2_page(page, "storage")
+
+
+@router.get(f"{V2}/pages/{{page_id}}")
+async def v2_get_page(page_id: str, request: Request) -> dict[str, Any]:
+    site = get_site(request)
+    return v2_page(v2_errors(lambda: site.get(page_id)), request.query_params.get("body-format"))
+
+
+@router.put(f"{V2}/pages/{{page_id}}")
+async def v2_update_page(page_id: str, request: Request) -> dict[str, Any]:
+    site, payload = get_site(request), await _json_object(request)
+    if str(payload.get("id")) != page_id:
+        raise V2Error(400, "The id in the body must be the page's id")
+    page = v2_errors(lambda: site.get(page_id))
+    updated = v2_errors(lambda: site.update(page_id, _v1_payload(payload, page.space)))
+    return v2_page(updated, "storage")

@@ -1,4 +1,4 @@
-"""Confluence Cloud pages and attachments through the REST API v1, published idempotently.
+"""Confluence Cloud pages (REST API v2) and attachments (v1), published idempotently.
 
 Usage::
 
@@ -18,8 +18,10 @@ The Connection (``http``): host = the site with scheme (``https://acme.atlassian
 sandbox: ``http://HOST:PORT/confluence``), login = the account's email, password = an API token
 (Basic auth); extra ``space`` (the default space key), ``timeout`` (seconds), ``verify`` (TLS).
 
-REST API: https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content/ and
-https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content---attachments/
+Pages go through ``/wiki/api/v2/pages`` (https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/;
+a space is named by its id there, read once from ``/wiki/api/v2/spaces?keys=``): Atlassian
+deprecated the v1 content endpoints in favour of v2. Attachments stay on v1, where uploading is
+(https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content---attachments/).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ConfluenceHook(BaseHook):
     def __init__(self, *, confluence_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.confluence_conn_id = confluence_conn_id
+        self._space_ids: dict[str, str] = {}
 
     @cached_property
     def conn_params(self) -> ApiConnection:
@@ -93,6 +96,20 @@ class ConfluenceHook(BaseHook):
     def _api(self, path: str) -> str:
         return f"{self.wiki_url}/rest/api/{path}"
 
+    def _v2(self, path: str) -> str:
+        return f"{self.wiki_url}/api/v2/{path}"
+
+    def space_id(self, space: str) -> str:
+        """The id v2 names the space by; ValueError naming a key the site does not have."""
+        if space not in self._space_ids:
+            found = self._call("GET", self._v2("spaces"), params={"keys": space}).json()["results"]
+            match = next((found_space for found_space in found if found_space.get("key") == space), None)
+            if match is None:
+                raise ValueError(f"Confluence at {self.wiki_url} (Connection {self.confluence_conn_id!r}) has no "
+                                 f"space with key {space!r}")
+            self._space_ids[space] = str(match["id"])
+        return self._space_ids[space]
+
     def _call(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         try:
             return send(self.session, method, url, timeout=self.conn_params.timeout, **kwargs)
@@ -116,13 +133,26 @@ class ConfluenceHook(BaseHook):
             url, query = (f"{self.wiki_url}{following}" if following else None), None
         return results
 
+    def _v2_pages(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every page of a v2 page list, following the ``_links.next`` cursor (relative to the site)."""
+        results: list[dict[str, Any]] = []
+        url: str | None = self._v2("pages")
+        query: dict[str, Any] | None = {"limit": PAGE_SIZE, **params}
+        while url is not None:
+            answer = self._call("GET", url, params=query).json()
+            results.extend(answer.get("results", []))
+            following = (answer.get("_links") or {}).get("next")
+            # v2's next link starts with /wiki; joined onto our own site URL, never elsewhere.
+            url, query = (f"{self.conn_params.base_url}{following}" if following else None), None
+        return results
+
     def _page(self, content: dict[str, Any]) -> Page:
         return Page(id=str(content["id"]), title=content["title"], version=int(content["version"]["number"]),
                     url=f"{self.wiki_url}{content['_links']['webui']}")
 
     def _find(self, title: str, space: str) -> dict[str, Any] | None:
-        found = self._paged("content", {"spaceKey": space, "title": title, "type": "page",
-                                        "expand": "version,body.storage,ancestors"})
+        found = self._v2_pages({"space-id": self.space_id(space), "title": title, "status": "current",
+                                "body-format": "storage"})
         return next((content for content in found if content.get("title") == title), None)
 
     def find_page(self, title: str, *, space: str | None = None) -> Page | None:
@@ -132,7 +162,7 @@ class ConfluenceHook(BaseHook):
 
     def page_body(self, page: Page) -> str:
         """The page's current body in storage format."""
-        content = self._call("GET", self._api(f"content/{page.id}"), params={"expand": "body.storage"}).json()
+        content = self._call("GET", self._v2(f"pages/{page.id}"), params={"body-format": "storage"}).json()
         return content["body"]["storage"]["value"]
 
     def publish_page(self, title: str, body: str, *, space: str | None = None,
@@ -169,37 +199,35 @@ class ConfluenceHook(BaseHook):
             return self._update(current, body, parent_id)
 
     def _create(self, title: str, body: str, space: str, parent_id: str | None) -> Page:
-        payload: dict[str, Any] = {
-            "type": "page", "title": title, "space": {"key": space},
-            "body": {"storage": {"value": body, "representation": "storage"}},
-            "version": {"number": 1, "message": f"{HASH_MARK}{body_digest(body)}"},
-        }
+        # v2 takes no version message on create: the first version is recognised by its body.
+        payload: dict[str, Any] = {"spaceId": self.space_id(space), "status": "current", "title": title,
+                                   "body": {"representation": "storage", "value": body}}
         if parent_id:
-            payload["ancestors"] = [{"id": parent_id}]
+            payload["parentId"] = parent_id
         try:
-            return self._page(self._call("POST", self._api("content"), json=payload).json())
+            return self._page(self._call("POST", self._v2("pages"), json=payload).json())
         except HttpError as error:
             if error.status != 400 or "already exists" not in str(error):
                 raise
         # A concurrent publisher created it first: update that page instead of making a second one.
         existing = self._find(title, space)
         if existing is None:
-            raise HttpError("POST", self._api("content"), 400, f"Confluence says {title!r} exists in space "
-                                                               f"{space} but no page with that title can be found")
+            raise HttpError("POST", self._v2("pages"), 400, f"Confluence says {title!r} exists in space "
+                                                            f"{space} but no page with that title can be found")
         if _unchanged(existing, body, parent_id):
             return self._page(existing)
         return self._update(existing, body, parent_id)
 
     def _update(self, existing: dict[str, Any], body: str, parent_id: str | None) -> Page:
         payload: dict[str, Any] = {
-            "id": existing["id"], "type": "page", "title": existing["title"],
-            "body": {"storage": {"value": body, "representation": "storage"}},
+            "id": str(existing["id"]), "status": "current", "title": existing["title"],
+            "body": {"representation": "storage", "value": body},
             "version": {"number": int(existing["version"]["number"]) + 1,
                         "message": f"{HASH_MARK}{body_digest(body)}"},
         }
         if parent_id:
-            payload["ancestors"] = [{"id": parent_id}]
-        return self._page(self._call("PUT", self._api(f"content/{existing['id']}"), json=payload).json())
+            payload["parentId"] = parent_id
+        return self._page(self._call("PUT", self._v2(f"pages/{existing['id']}"), json=payload).json())
 
     def attach_file(self, page_id: str, filename: str, content: bytes,
                     content_type: str = "application/octet-stream") -> str:
@@ -248,7 +276,8 @@ class ConfluenceHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         try:
-            self._call("GET", self._api("content"), params={"spaceKey": self.default_space, "limit": 1})
+            self._call("GET", self._v2("pages"), params={"space-id": self.space_id(self.default_space),
+                                                          "limit": 1})
         except Exception as error:  # the UI shows the reason instead of a stack trace
             return False, str(error)
         return True, f"Read space {self.default_space} at {self.wiki_url} as {self.conn_params.login}"
@@ -271,6 +300,5 @@ def _unchanged(content: dict[str, Any], body: str, parent_id: str | None) -> boo
     stored = ((content.get("body") or {}).get("storage") or {}).get("value")
     message = str((content.get("version") or {}).get("message") or "")
     same_body = stored == body or message == f"{HASH_MARK}{body_digest(body)}"
-    ancestors = content.get("ancestors") or []
-    same_parent = parent_id is None or (bool(ancestors) and str(ancestors[-1]["id"]) == parent_id)
+    same_parent = parent_id is None or str(content.get("parentId") or "") == parent_id
     return same_body and same_parent

@@ -1,4 +1,4 @@
-"""ConfluenceHook against the sandbox's Confluence REST API v1, over real HTTP."""
+"""ConfluenceHook against the sandbox's Confluence REST API (v2 pages, v1 attachments), over real HTTP."""
 
 from __future__ import annotations
 
@@ -113,13 +113,31 @@ def test_find_page_follows_pagination_to_the_end(hook: ConfluenceHook, sandbox, 
         hook.publish_page(f"KB {index}", f"<p>{index}</p>", space="KB")
     start = len(journal(sandbox))
 
-    everything = hook._paged("content", {"spaceKey": "KB", "type": "page"})
+    everything = hook._v2_pages({"space-id": hook.space_id("KB")})
 
     assert [p["title"] for p in everything] == [f"KB {index}" for index in range(5)]
-    lists = [call for call in journal(sandbox)[start:] if call["path"].endswith("/rest/api/content")]
-    assert [parse_qs(call["query"]).get("start", ["0"])[0] for call in lists] == ["0", "2", "4"]
+    lists = [call for call in journal(sandbox)[start:] if call["path"].endswith("/wiki/api/v2/pages")]
+    assert len(lists) == 3 and "cursor" not in parse_qs(lists[0]["query"])
+    assert all("cursor" in parse_qs(call["query"]) for call in lists[1:])  # v2's cursor, not start offsets
     assert hook.find_page("KB 3", space="KB").title == "KB 3"
     assert hook.find_page("KB 3") is None  # another space
+
+
+def test_pages_go_through_the_v2_api_and_only_uploads_through_v1(hook: ConfluenceHook, sandbox) -> None:
+    """Atlassian deprecated the v1 content endpoints for pages; v1 stays for attachment upload."""
+    start = len(journal(sandbox))
+    page = hook.publish_page("Runbook: orders-api", BODY, parent_title="Runbooks")
+    hook.publish_page("Runbook: orders-api", BODY + "<p>v2</p>", parent_title="Runbooks")
+    hook.page_body(page)
+    hook.attach_file(page.id, "evidence.csv", b"a,b\n", "text/csv")
+
+    calls = calls_since(sandbox, start)
+    v1 = sorted({(method, path.split("/wiki/rest/api/", 1)[1]) for method, path in calls if "/wiki/rest/api/" in path})
+    assert v1 == [("GET", f"content/{page.id}/child/attachment"), ("POST", f"content/{page.id}/child/attachment")]
+    assert {(method, path.split("/wiki/api/v2/", 1)[1].split("/")[0]) for method, path in calls
+            if "/wiki/api/v2/" in path} == {("GET", "spaces"), ("GET", "pages"), ("POST", "pages"), ("PUT", "pages")}
+    [stored] = [p for p in pages(sandbox) if p["title"] == "Runbook: orders-api"]
+    assert stored["ancestors"] == ["Runbooks"] and stored["versions"][-1]["body"] == BODY + "<p>v2</p>"
 
 
 def test_attachment_new_version_only_when_the_bytes_change(hook: ConfluenceHook, sandbox) -> None:
@@ -172,7 +190,7 @@ def test_rate_limit_with_retry_after_is_waited_out(hook: ConfluenceHook, sandbox
 
     assert time.monotonic() - began >= 1.0
     calls = [(call["method"], call["status"]) for call in journal(sandbox)[start:]]
-    assert calls == [("GET", 429), ("GET", 200), ("POST", 200)]
+    assert calls == [("GET", 429), ("GET", 200), ("GET", 200), ("POST", 200)]  # the space's id, the title, create
     assert page.version == 1 and [p["title"] for p in pages(sandbox)] == ["Rate limited"]
 
 
@@ -200,7 +218,6 @@ def test_missing_space_and_credentials_are_named(monkeypatch) -> None:
         _ = ConfluenceHook(confluence_conn_id="confluence_nospace").default_space
 
 
-def test_unknown_space_is_a_clear_404(hook: ConfluenceHook) -> None:
-    with pytest.raises(HttpError) as raised:
+def test_unknown_space_is_named(hook: ConfluenceHook) -> None:
+    with pytest.raises(ValueError, match=r"\(Connection 'confluence_default'\) has no space with key 'NOPE'"):
         hook.publish_page("Lost", "<p>x</p>", space="NOPE")
-    assert raised.value.status == 404 and "No space with key : NOPE" in str(raised.value)
