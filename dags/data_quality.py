@@ -7,17 +7,26 @@ one file per dataset) on the slice of its data that belongs to the run's data in
 
 - `validate_suite` (mapped, one per suite): Great Expectations semantics, pushed down to SQL
   on PostgreSQL and SQLite (pandas for file suites). Outcomes are upserted per
-  (suite, check, interval): re-running a day replaces that day.
-- `reconcile_quality`: one incident per failing `fail` check (Jira or ServiceNow by the
-  suite's service, `include/config/routing.yaml`), updated when the numbers change, resolved
-  when it passes, with a CSV sample of failing rows (sensitive columns masked) on the ticket.
-  A failing `warn` check notifies the team channel, without an incident.
-- `send_notifications`: the messages, once each.
+  (suite, check, interval): re-running a day replaces that day (the latest evaluation wins).
+  When a `fail` check failed, the task ends **failed** after recording, without retry, its log
+  naming the checks, the day and the counts; so does `fail_run_when_validation_failed`, which
+  makes the run red in the grid. A suite that cannot be validated (database unreachable) is retried.
+- `reconcile_quality` (runs whatever happened): one incident per failing `fail` check (Jira or
+  ServiceNow by the suite's service, `include/config/routing.yaml`), open while the latest
+  result of any day fails, listing each failing day with its counts and a CSV sample of its
+  failing rows (sensitive columns masked) on the ticket; resolved when every failing day,
+  re-checked, passes. New failing days comment on the ticket, without a message; a problem back
+  within `reopen_within` re-opens the same ticket. A failing `warn` check notifies the team
+  channel, without an incident.
+- `send_notifications`: the messages, once each. Failing data is not reported again to the
+  support channel: its incident message says it.
 
 A suite can also run when its producer updates an asset (`schedule_on_asset` in the suite):
 such a run validates only the suites of the updated assets, for the day so far.
 
-**Backfill** (catchup is on from `PREP_DQ_START_DATE`, default 2026-11-01):
+**Backfill** (catchup is on from `PREP_DQ_START_DATE`, default 2026-11-01). Failing days are the red
+runs; once the data is fixed, re-check exactly those ("missing and errored runs" in the UI's backfill
+dialog, or):
 
     airflow backfill create --dag-id data_quality --from-date 2026-11-20 --to-date 2026-11-22 \\
         --reprocess-behavior failed
@@ -80,6 +89,17 @@ def data_quality():
     reconcile = ReconcileQualityOperator(task_id="reconcile_quality", trigger_rule="all_done")
     notify = SendNotificationsOperator(task_id="send_notifications", trigger_rule="all_done")
     validated >> reconcile >> notify
+
+    @task(trigger_rule="one_failed")  # AirflowFailException: never retried
+    def fail_run_when_validation_failed() -> None:
+        """Airflow sets a run's state from its last tasks, and reconciliation runs whatever happened: this one
+        runs only when a validate_suite failed, so the run is red (and backfill/clear of failed runs finds it)."""
+        from notifiers.callbacks import ToldElsewhere
+
+        raise ToldElsewhere("validate_suite failed for this interval; its log names the checks, days and counts "
+                            "(or why the suite could not be validated)")
+
+    validated >> fail_run_when_validation_failed()
     report_broken_suites()
 
 

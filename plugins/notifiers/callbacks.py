@@ -9,11 +9,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 SUPPORT_CHANNEL = "#prep-support"
 
 
 def notify_support_channel(context: Any) -> None:
-    """on_failure_callback: post the failed task, its error and its log link to the support channel."""
+    """on_failure_callback: post the failed task, its error and its log link to the support channel.
+
+    Failing data (``DataChecksFailed`` from validate_suite) is not a failure of Prep Support: its incident
+    message, from the run's reconciliation, tells the service's channel; posting here too would say it twice.
+    The same holds for any :class:`ToldElsewhere`.
+    """
+    if _told_elsewhere(context):
+        return
     from notifiers.support_channel import SupportChannelNotifier
     from prep_support.catalog import load_catalog
     from prep_support.routing import load_routing
@@ -41,6 +50,15 @@ def _told_safely(context: Any) -> Any:
 # A task that calls out but hangs (a server that accepts and never answers, a runaway statement)
 # would otherwise hold its worker slot until the DAG run's timeout, or for ever.
 DEFAULT_EXECUTION_TIMEOUT = timedelta(minutes=30)
+
+
+class ToldElsewhere(AirflowFailException):
+    """A failure (never retried) whose news is already told elsewhere: failing data by its incident's message,
+    a run marked failed by the task that failed. The support channel is not told again."""
+
+
+def _told_elsewhere(context: Any) -> bool:
+    return isinstance(context.get("exception"), ToldElsewhere)
 
 
 def support_default_args(retry_delay: timedelta,

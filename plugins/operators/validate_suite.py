@@ -7,17 +7,26 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from notifiers.callbacks import ToldElsewhere
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+class DataChecksFailed(ToldElsewhere):
+    """``fail``-severity checks failed on the data: the results are recorded and the incident is
+    reconciliation's to tell, so the support channel is not told again and no retry re-runs the checks."""
 
 
 class ValidateSuiteOperator(BaseOperator):
     """Run a suite's checks on its dataset's slice for the data interval (SQL pushdown, or pandas for files).
 
     The outcomes are upserted per (suite, check, interval) in one transaction, so re-running a day
-    replaces that day and a failure leaves nothing half recorded. Failing checks are results, not
-    task failures; the task fails when the suite cannot be validated (database unreachable, table
-    or column missing, timeout), with a message naming the dataset and the cause.
+    replaces that day and a failure leaves nothing half recorded. After recording, a failed ``fail``
+    check ends the task failed without retry (:class:`DataChecksFailed`, naming the checks, the day and
+    the counts), like Airflow's SQL check operators: the run is red in the grid, so a backfill of
+    failed runs or "clear failed" re-checks exactly the failing days. A suite that cannot be validated
+    (database unreachable, table or column missing, timeout) raises a plain error and is retried.
     """
 
     template_fields = ("suite_id", "support_db_conn_id")
@@ -31,8 +40,6 @@ class ValidateSuiteOperator(BaseOperator):
         self.support_db_conn_id = support_db_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
         from hooks.database import DatabaseHook
         from prep_support.quality.config import load_suites
         from prep_support.quality.store import record_outcomes, volume_history
@@ -41,6 +48,8 @@ class ValidateSuiteOperator(BaseOperator):
         suite = next((s for s in suites if s.id == self.suite_id), None)
         if suite is None:
             broken = [str(e) for e in errors if e.suite_id == self.suite_id]
+            from airflow.sdk.exceptions import AirflowFailException
+
             raise AirflowFailException(broken[0] if broken else f"suite {self.suite_id!r} no longer exists")
         now = datetime.now(UTC)
         start = context.get("data_interval_start") or now
@@ -65,4 +74,9 @@ class ValidateSuiteOperator(BaseOperator):
                 self.log.info("%s %s: %s unexpected of %s, observed %r", outcome.status.upper(), outcome.check_id,
                               outcome.unexpected_count, outcome.element_count, outcome.observed_value)
         self.log.info("Suite %s: %s", suite.id, summary)
+        failed = [o for o in outcomes if o.status == "fail"]
+        if failed:
+            from prep_support.quality.incident_plan import failed_checks_summary
+
+            raise DataChecksFailed(failed_checks_summary(suite.id, suite.dataset, start, failed))
         return summary

@@ -100,6 +100,18 @@ def counts(evaluation: Evaluation) -> str:
     return f"observed {evaluation.observed_value!r}"
 
 
+def failed_checks_summary(suite_id: str, dataset: str, day: datetime, failed: Iterable[Any]) -> str:
+    """What a validation that failed says in its log: which checks failed on which day, by how much,
+    and where the rows are (outcomes or evaluations: both have the count fields)."""
+    failed = list(failed)
+    lines = [f"{len(failed)} fail check{'s' if len(failed) != 1 else ''} of suite {suite_id!r} failed on "
+             f"{dataset} for {day:%Y-%m-%d}:"]
+    lines += [f"- {outcome.check_id}: {counts(outcome)}" for outcome in failed]
+    lines.append("Results and failing-row samples are in dq_results (support database) and on the incident's "
+                 "ticket; fix the data, then clear this task or backfill the failed runs to re-check the day.")
+    return "\n".join(lines)
+
+
 def evidence(dataset: str, failing: list[Evaluation], with_sample: Mapping[datetime, bool]) -> str:
     """Every failing interval with its counts and its sample's name: the same results give the same text."""
     days = ", ".join(f"{e.interval_start:%Y-%m-%d}" for e in failing)
