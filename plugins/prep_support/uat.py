@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prep_support import paths
 from prep_support.catalog import unique_ids
-from prep_support.config_errors import location_labels
+from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
+from prep_support.config_fields import SlackChannel
 from prep_support.form_input import BadInput
 from prep_support.messages import jira_text, slack_text
 
@@ -36,7 +36,7 @@ Username = Annotated[str, Field(pattern=USERNAME_PATTERN)]
 PASSED, FAILED, OPEN, NOT_DONE = "passed", "failed", "open", "not done"
 
 
-class PlanError(BadInput):
+class PlanError(BadInput, ConfigError):
     """A test plan cannot be used; the message names the file, the case and the field."""
 
 
@@ -45,7 +45,7 @@ def plans_dir() -> Path:
 
 
 class UatCase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: Identifier
     title: str = Field(min_length=1, max_length=200)
@@ -53,20 +53,40 @@ class UatCase(BaseModel):
     expected: str = Field(min_length=1)
     testers: list[Username] = []
 
+    @field_validator("testers")
+    @classmethod
+    def _testers_once(cls, testers: list[str]) -> list[str]:
+        return distinct_people(testers)
+
+
+def distinct_people(names: list[str]) -> list[str]:
+    """``names`` unchanged when no one is listed twice, whatever the case (``Alice`` is ``alice``)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.lower() in seen:
+            raise ValueError(f"{name!r} is listed twice (as {seen[name.lower()]!r}): each would get every ticket twice")
+        seen[name.lower()] = name
+    return names
+
 
 class UatPlan(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=120)
     description: str = ""
     jira_project: str = Field(default="UAT", pattern=r"^[A-Z][A-Z0-9]{1,9}$")
-    slack_channel: str = Field(default="#uat-testing", min_length=1)
+    slack_channel: SlackChannel = "#uat-testing"
     slack_conn_id: str = "slack_api_default"
     confluence_space: str | None = None
     # Testers with open cases are reminded this many hours before the deadline (once per tester and time).
     remind_hours_before_deadline: list[Annotated[int, Field(gt=0, le=24 * 30)]] = [24, 2]
     testers: list[Username] = []  # who tests a case that names nobody
     cases: list[UatCase] = Field(min_length=1)
+
+    @field_validator("testers")
+    @classmethod
+    def _testers_once(cls, testers: list[str]) -> list[str]:
+        return distinct_people(testers)
 
     @field_validator("cases")
     @classmethod
@@ -95,26 +115,30 @@ def load_plan(name: str, directory: Path | None = None) -> UatPlan:
         raise PlanError(f"test plan {name!r}: a plan name is lower-case letters, digits, '-', '_' or '.'")
     path = directory / f"{name}.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
     except OSError as error:
         known = ", ".join(plan_names(directory)) or "none"
         raise PlanError(f"{path}: no such test plan ({error.strerror}); known plans: {known}") from error
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise PlanError(f"{path}{where}: YAML syntax error: {getattr(error, 'problem', error)}") from error
-    return validate_plan(data, str(path))
+    try:
+        data = parse_config(path, raw)
+    except ConfigError as error:
+        raise PlanError(str(error)) from None
+    return validate_plan(data, str(path), raw)
 
 
-def validate_plan(data: Any, source: str) -> UatPlan:
+def validate_plan(data: Any, source: str, raw: bytes | None = None) -> UatPlan:
+    """The plan in ``data``; PlanError names the source, the line (given the file's ``raw`` bytes), case and field."""
     if not isinstance(data, dict):
         raise PlanError(f"{source}: a test plan is a mapping with 'name' and 'cases'")
     try:
         return UatPlan.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        labels = location_labels(data, first["loc"])[0] or "plan"
-        raise PlanError(f"{source}: {labels}: {first['msg'].removeprefix('Value error, ')}") from error
+        labels, steps = location_labels(data, first["loc"])
+        message = "unknown field (a typo?)" if first["type"] == "extra_forbidden" else first["msg"]
+        line = line_of(raw, steps) if raw is not None else None
+        where = f" (line {line})" if line else ""
+        raise PlanError(f"{source}{where}: {labels or 'plan'}: {message.removeprefix('Value error, ')}") from None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from prep_support.catalog import CatalogError, load_catalog
 from prep_support.config_errors import ConfigError, parse_config
 from prep_support.quality.config import SuiteError, load_suite
 from prep_support.routing import RoutingError, load_routing
+from prep_support.uat import PlanError, load_plan
 from tests.plugins.access.conftest import POLICY_YAML
 
 KNOWN = {"estate_http", "estate_db"}
@@ -371,3 +372,53 @@ def test_routing_with_latin1_bytes_names_file_and_line(tmp_path: Path, small_cat
     with pytest.raises(RoutingError) as raised:
         load_routing(small_catalog, path)
     assert str(raised.value) == f"{path} (line 12, column 3): byte 0xe9 is not UTF-8; save the file as UTF-8"
+
+
+# --- UAT plans -------------------------------------------------------------------------------------
+
+PLAN = """\
+name: Checkout release
+slack_channel: "#uat-testing"
+testers: [alice, bob]
+cases:
+  - id: pay-by-card
+    title: Pay by card
+    steps: [Log in, Pay]
+    expected: Paid
+  - id: refund
+    title: Refund
+    steps: [Refund]
+    expected: Refunded
+    testers: [carol]
+"""
+
+
+def plan_error(tmp_path: Path, text: str | bytes) -> str:
+    path = tmp_path / "release.yaml"
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    with pytest.raises(PlanError) as raised:
+        load_plan("release", tmp_path)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(("old", "new", "anchor", "expected"), [
+    pytest.param("steps: [Refund]", "steps: []", "steps: []",
+                 "cases[1] (id 'refund') > field 'steps': List should have at least 1 item", id="case-line"),
+    pytest.param('slack_channel: "#uat-testing"', 'slack_channel: "<!everyone>"', "slack_channel",
+                 "field 'slack_channel': '<!everyone>' is not a Slack channel", id="channel-ping"),
+    pytest.param("testers: [carol]", "testers: [carol, Carol]", "testers: [carol, Carol]",
+                 "cases[1] (id 'refund') > field 'testers': 'Carol' is listed twice (as 'carol')", id="tester-twice"),
+    pytest.param("    expected: Refunded\n", "    expected: Refunded\n    tester: [dave]\n", "tester: [dave]",
+                 "cases[1] (id 'refund') > field 'tester': unknown field (a typo?)", id="typo"),
+])
+def test_plan_errors_name_line_case_and_field(tmp_path: Path, old: str, new: str, anchor: str, expected: str) -> None:
+    text = PLAN.replace(old, new, 1)
+    message = plan_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'release.yaml'} (line {line_of(text, anchor)}): "), message
+    assert expected in message, message
+
+
+def test_plan_with_non_utf8_bytes_is_a_plan_error_with_its_line(tmp_path: Path) -> None:
+    message = plan_error(tmp_path, PLAN.replace("Pay by card", "Pay by c\udce4rd").encode("utf-8", "surrogateescape"))
+    assert message == (f"{tmp_path / 'release.yaml'} (line 6, column 20): byte 0xe4 is not UTF-8; "
+                       "save the file as UTF-8")
