@@ -207,6 +207,12 @@ class ConfluenceHook(BaseHook):
         try:
             return self._page(self._call("POST", self._v2("pages"), json=payload).json())
         except HttpError as error:
+            if error.status is None or error.status >= 500:
+                # The answer was lost: the page may have been made. Look before anyone creates it again.
+                made = self._find(title, space)
+                if made is None:
+                    raise
+                return self._page(made) if _unchanged(made, body, parent_id) else self._update(made, body, parent_id)
             if error.status != 400 or "already exists" not in str(error):
                 raise
         # A concurrent publisher created it first: update that page instead of making a second one.
