@@ -7,6 +7,15 @@ and avg, all computed in ONE scan of the interval's rows. Checks that need a dif
 ``finish``. The unexpected conditions copy Great Expectations' SQL: a row is unexpected when
 ``NOT (expected)`` is true, so a NULL comparison counts as expected, and column map checks only
 look at non-null values.
+
+Failing rows are sampled without a second look at the interval when the pass can locate them: on
+PostgreSQL, for a table slice the planner expects to hold at most ``LOCATE_UP_TO`` rows (a day's
+interval), each map check is counted as the array of its failing rows' ``ctid`` (one aggregate
+gives the count and the first 20 locations, so the condition is evaluated once per row), and its
+sample is then read by TID. Otherwise each failing check's sample is a LIMITed query of its own,
+which on a day's slice scanned the whole day again per check (a regex then costs as much as the
+pass). Bigger slices keep the plain counts: the arrays grow with the failing rows, and PostgreSQL
+15's ``array_agg`` cannot be computed by parallel workers.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from prep_support.quality import checks as spec
 from prep_support.quality.judge import (
@@ -32,23 +42,52 @@ from prep_support.quality.sql_source import Source, bound_text
 Run = Callable[[sa.Executable], sa.CursorResult[Any]]
 
 
+LOCATE_UP_TO = 100_000  # rows (planner's estimate) up to which the pass locates failing rows
+_CTID = sa.literal_column("ctid")
+
+
 class MainPass:
     """The aggregates of the suite's one pass over its interval's rows, deduplicated by key."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.expressions: dict[str, sa.Label[Any]] = {}
+        self.locatable: dict[str, sa.ColumnElement[bool]] = {}  # count label -> condition whose rows can be located
+        self.locating = False  # whether the statement locates them: decided by statement()
 
     def add(self, key: str, expression: sa.ColumnElement[Any]) -> str:
         if key not in self.expressions:
             self.expressions[key] = expression.label(f"a{len(self.expressions)}")
         return self.expressions[key].name
 
-    def count_where(self, key: str, condition: sa.ColumnElement[bool]) -> str:
+    def count_where(self, key: str, condition: sa.ColumnElement[bool], locatable: bool = False) -> str:
+        """The label of the number of rows where ``condition`` holds; ``locatable``: their sample may be located."""
         if self.dialect == "postgresql":
-            return self.add(key, sa.func.count().filter(condition))
+            label = self.add(key, sa.func.count().filter(condition))
+            if locatable:
+                self.locatable[label] = condition
+            return label
         one, zero = sa.literal_column("1"), sa.literal_column("0")
         return self.add(key, sa.func.coalesce(sa.func.sum(sa.case((condition, one), else_=zero)), zero))
+
+    def can_locate(self, source: Source) -> bool:
+        """Whether located samples are possible: a PostgreSQL table (rows have a ctid) and a condition to locate."""
+        return bool(self.locatable) and self.dialect == "postgresql" and source.suite.table is not None
+
+    def estimate(self, source: Source) -> sa.TextClause:
+        """EXPLAIN of the checked slice (nothing is read): its row estimate is for :meth:`few_rows`."""
+        probe = sa.select(sa.literal_column("1")).select_from(source.selectable).where(*source.rows())
+        compiled = probe.compile(dialect=postgresql.psycopg2.dialect(paramstyle="named"))  # no bind casts
+        return sa.text(f"EXPLAIN (FORMAT JSON) {compiled}").bindparams(**compiled.params)
+
+    @staticmethod
+    def few_rows(plan: Any) -> bool:
+        """Whether :meth:`estimate`'s plan expects at most LOCATE_UP_TO rows, so locating them is cheap."""
+        return float(plan[0]["Plan"]["Plan Rows"]) <= LOCATE_UP_TO
+
+    def located(self, label: str, values: Mapping[str, Any]) -> list[str] | None:
+        """The ctids of the first SAMPLE_SIZE rows counted under ``label``, when the pass located them."""
+        return (values[f"{label}_at"] or []) if self.locating and label in self.locatable else None
 
     def rows(self) -> str:
         return self.add("rows", sa.func.count())
@@ -56,8 +95,25 @@ class MainPass:
     def non_null(self, column: sa.ColumnElement[Any]) -> str:
         return self.add(f"non_null:{column.name}", sa.func.count(column))
 
-    def statement(self, source: Source) -> sa.Select[Any]:
-        return sa.select(*self.expressions.values()).select_from(source.selectable).where(*source.rows())
+    def statement(self, source: Source, locate: bool = False) -> sa.Select[Any]:
+        """The pass; with ``locate`` (see :meth:`can_locate`) it also gives each locatable count's first ctids."""
+        self.locating = locate and self.can_locate(source)
+        columns = list(self.expressions.values())
+        if self.locating:
+            columns = [self._located_count(label) if label.name in self.locatable else label for label in columns]
+            columns += [self._first_rows(label) for label in self.locatable]
+        return sa.select(*columns).select_from(source.selectable).where(*source.rows())
+
+    def _rows_where(self, label: str) -> sa.ColumnElement[Any]:
+        # Written alike in the count and the sample, PostgreSQL computes the aggregate once for both.
+        return sa.type_coerce(sa.func.array_agg(sa.cast(_CTID, sa.Text)).filter(self.locatable[label]),
+                              postgresql.ARRAY(sa.Text))
+
+    def _located_count(self, label: sa.Label[Any]) -> sa.Label[Any]:
+        return sa.func.coalesce(sa.func.cardinality(self._rows_where(label.name)), 0).label(label.name)
+
+    def _first_rows(self, label: str) -> sa.Label[Any]:
+        return self._rows_where(label)[1:SAMPLE_SIZE].label(f"{label}_at")
 
 
 @dataclass
@@ -78,8 +134,18 @@ class Context:
     lookup_table: Callable[[str | None, str], dict[str, str]]
 
     def sample_of(self, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-        columns = [self.source.selectable.c[name] for name in self.source.column_names]
-        return sa.select(*columns).where(*self.source.rows(*where)).limit(SAMPLE_SIZE)
+        return sa.select(*self._columns()).where(*self.source.rows(*where)).limit(SAMPLE_SIZE)
+
+    def sample_at(self, located: list[str]) -> sa.Select[Any] | None:
+        """The rows at the ``located`` ctids (a TID scan), in the order the pass met them."""
+        if not located:
+            return None
+        at = sa.text("ctid = ANY(CAST(:located AS tid[]))").bindparams(located=located)
+        order = sa.text("array_position(CAST(:located AS text[]), CAST(ctid AS text))").bindparams(located=located)
+        return sa.select(*self._columns()).where(at).order_by(order)
+
+    def _columns(self) -> list[sa.ColumnElement[Any]]:
+        return [self.source.selectable.c[name] for name in self.source.column_names]
 
 
 def plan_check(check: spec.CheckSpec, context: Context) -> Plan:
@@ -89,10 +155,13 @@ def plan_check(check: spec.CheckSpec, context: Context) -> Plan:
 def _map_plan(check: spec.CheckSpec, context: Context, considered: str, unexpected: sa.ColumnElement[bool],
               not_null: bool = False) -> Plan:
     """A map check counted in the main pass: unexpected rows among ``considered`` ones."""
-    label = context.main.count_where(f"unexpected:{check.id}", unexpected)
-    rows = context.main.rows()
+    main = context.main
+    label = main.count_where(f"unexpected:{check.id}", unexpected, locatable=True)
+    rows = main.rows()
+    located: list[list[str] | None] = [None]  # filled by finish, read by unexpected_rows
 
     def finish(values: Mapping[str, Any], _run: Run) -> CheckOutcome:
+        located[0] = main.located(label, values)
         count, elements = int(values[label]), int(values[rows])
         if not_null:
             success, percent = not_null_result(elements, count, check.kwargs.mostly)
@@ -101,7 +170,10 @@ def _map_plan(check: spec.CheckSpec, context: Context, considered: str, unexpect
         return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
                                element_count=elements, unexpected_percent=percent)
 
-    return Plan(check, finish, lambda: context.sample_of(unexpected))
+    def unexpected_rows() -> sa.Select[Any] | None:
+        return context.sample_of(unexpected) if located[0] is None else context.sample_at(located[0])
+
+    return Plan(check, finish, unexpected_rows)
 
 
 def _not_null(check: spec.NotNull, context: Context) -> Plan:

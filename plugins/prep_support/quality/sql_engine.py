@@ -67,12 +67,22 @@ class _Session:
         self.connection = connection
         self.deadline = deadline
         self.postgres = connection.dialect.name == "postgresql"
+        self._timeout_ms: int | None = None
+        if self.postgres:
+            sa.event.listen(connection, "before_cursor_execute", self._with_timeout, retval=True)
 
     def run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         if self.postgres:
-            remaining_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
-            self.connection.exec_driver_sql(f"SET LOCAL statement_timeout = {remaining_ms}")
+            self._timeout_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
         return self.connection.execute(statement)
+
+    def _with_timeout(self, _connection: Connection, _cursor: Any, statement: str, parameters: Any, *_: Any,
+                      ) -> tuple[str, Any]:
+        """The statement run() is sending, preceded by its SET LOCAL statement_timeout in the same round trip."""
+        if self._timeout_ms is not None:
+            statement = f"SET LOCAL statement_timeout = {self._timeout_ms}; {statement}"
+            self._timeout_ms = None
+        return statement, parameters
 
 
 @contextmanager
@@ -83,8 +93,8 @@ def _read_only(engine: Engine, suite: Suite) -> Iterator[_Session]:
             connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with connection.begin():
                 # Naive timestamps and the interval's bounds then compare in UTC, whatever the server's zone.
-                connection.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
-                connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(suite.timeout_s * 1000)}")
+                connection.exec_driver_sql(f"SET LOCAL TIME ZONE 'UTC'; "
+                                           f"SET LOCAL statement_timeout = {int(suite.timeout_s * 1000)}")
                 yield _Session(connection, deadline)
             return
         raw = connection.connection.driver_connection
@@ -123,7 +133,8 @@ def _validate(session: _Session, source: Source, volume_history: Mapping[str, li
     plans = [plan_check(check, context) for check in suite.checks]
     values: Mapping[str, Any] = {}
     if main.expressions:
-        values = session.run(main.statement(source)).one()._mapping
+        locate = main.can_locate(source) and main.few_rows(session.run(main.estimate(source)).scalar())
+        values = session.run(main.statement(source, locate)).one()._mapping
     outcomes = []
     for plan in plans:
         try:
