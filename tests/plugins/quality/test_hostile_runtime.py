@@ -197,9 +197,9 @@ def test_a_catastrophic_regex_ends_at_the_suite_deadline(tmp_path: Path) -> None
         started = time.monotonic()
         with pytest.raises(QualityError, match=r"timed out \(the suite's timeout_s is 1 s\)"):
             validate(by_id[name])
-        # regex looks at its timeout between backtracking steps: it overshoots by a second or two on a
-        # busy machine, where re (before) backtracked for hours.
-        assert time.monotonic() - started < 1 + 8, f"{name}: the deadline held"
+        # regex looks at its timeout between backtracking steps: it overshoots by seconds on a busy
+        # machine (10 s seen with 2 cores shared by many test runs), where re (before) backtracked for hours.
+        assert time.monotonic() - started < 1 + 20, f"{name}: the deadline held"
 
 
 def test_a_folder_from_a_connection_variable_does_not_print_its_password(tmp_path: Path, monkeypatch) -> None:
