@@ -59,3 +59,26 @@ def test_the_secret_scan_finds_a_seeded_secret(tmp_path) -> None:
     assert found == ["Seed… in log file logs/task.log"]
     assert leaks([("Captured stdout call", f"x {secret} y")], tmp_path / "logs" / "none", 0,
                  tmp_path / "none.db", None) == ["Seed… in Captured stdout call"]
+
+
+def test_a_stored_check_definition_carries_no_url_password() -> None:
+    """The loaders refuse credentials in a probe URL; a definition stored anyway (a catalog built in code)
+    is redacted on its way into the support database."""
+    import sqlalchemy as sa
+
+    from prep_support.catalog import load_catalog
+    from prep_support.results import sync_catalog
+    from prep_support.schema import Base, CheckRow
+
+    catalog = load_catalog()
+    service = next(s for s in catalog.services if any(c.kind == "http" for c in s.checks))
+    checks = [c.model_copy(update={"url": f"https://probe:{PASSWORD}@status.example/health"}) if c.kind == "http"
+              else c for c in service.checks]
+    catalog = catalog.model_copy(update={"services": [service.model_copy(update={"checks": checks})]})
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    sync_catalog(engine, catalog)
+    with engine.connect() as connection:
+        stored = [row.definition for row in connection.execute(sa.select(CheckRow.__table__))]
+    assert any(d.get("url") == "https://probe:***@status.example/health" for d in stored)
+    assert PASSWORD not in json.dumps(stored)
