@@ -233,3 +233,34 @@ def test_a_campaign_killed_mid_review_and_cleared_asks_only_what_was_not_answere
     finally:
         call(base, "POST", "/okta/_sandbox/reset")
         slapd.reset()
+
+
+def test_an_okta_service_app_without_an_api_token_runs_the_review(airflow_db, support_engine, sandbox, slapd,
+                                                                  review_dag, monkeypatch) -> None:
+    """The Okta Connection holds a service app's client id and private key, no API token: the snapshot
+    reads and the revocations change Okta with access tokens the hook got by private_key_jwt."""
+    from tests import okta_service_app
+
+    dag, _evidence = review_dag
+    logical_date, campaign = datetime(2027, 4, 1, 6, tzinfo=UTC), "2027-Q2"
+    base = sandbox.base_url
+    call(base, "POST", "/okta/_sandbox/reset")
+    pem = okta_service_app.private_key_pem()
+    okta_service_app.register(base, pem)
+    monkeypatch.setenv("AIRFLOW_CONN_OKTA_DEFAULT", okta_service_app.connection(sandbox, pem))
+    assert "password" not in json.loads(okta_service_app.connection(sandbox, pem))
+    asked: list = []
+    try:
+        with triggered_by(None), HitlResponder(decide(support_engine, asked, campaign)):
+            assert dag.test(logical_date=logical_date).state == "success"
+        assert "app-admins" not in okta_user(base, "quinn")["groups"]
+        assert "payments-approve" not in okta_user(base, "chuck")["groups"]
+        assert okta_user(base, "ken")["status"] == "DEPROVISIONED"
+        with support_engine.connect() as connection:
+            rows = connection.execute(select(AccessRemediationRow).where(
+                AccessRemediationRow.campaign_id == campaign)).all()
+        assert rows and all(row.verified for row in rows)
+        assert call(base, "GET", "/okta/_sandbox/state")["service_app_tokens"][okta_service_app.CLIENT_ID] >= 1
+    finally:
+        call(base, "POST", "/okta/_sandbox/reset")
+        slapd.reset()
