@@ -30,11 +30,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from prep_support import paths
+from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,22 +106,23 @@ class DirectoryMapping(BaseModel):
 
 
 def load_mapping(path: Path | str) -> DirectoryMapping:
-    """Read and validate a mapping file; ValueError names the file and the field."""
+    """Read and validate a mapping file; ConfigError (a ValueError) names the file, the line and the field."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
     except OSError as error:
-        raise ValueError(f"{path}: cannot read the directory mapping: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: YAML syntax error: {error}") from error
+        raise ConfigError(f"{path}: cannot read the directory mapping: {error.strerror}") from error
+    data = parse_config(path, raw)
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: the directory mapping must be a mapping (user_filter, attributes, ...)")
+        raise ConfigError(f"{path}: the directory mapping must be a mapping (user_filter, attributes, ...)")
     try:
         return DirectoryMapping.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        field = " > ".join(str(step) for step in first["loc"]) or "mapping"
-        raise ValueError(f"{path}: field {field}: {first['msg']}") from error
+        labels, steps = location_labels(data, first["loc"])
+        line = line_of(raw, steps)
+        raise ConfigError(f"{path}{f' (line {line})' if line else ''}: {labels or 'mapping'}: "
+                          f"{first['msg']}") from None
 
 
 class DirectoryHook(BaseHook):

@@ -195,11 +195,10 @@ def line_of(raw: bytes, location: Sequence[Any]) -> int | None:
         node = yaml.compose(raw, Loader=_YAML_LOADER)
     except yaml.YAMLError:
         return None
-    line = None
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
     for step in location:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             pair = next(((k, v) for k, v in node.value if k.value == step), None)
             if pair is None:

@@ -97,7 +97,10 @@ def test_a_bad_mapping_file_names_the_file_and_field(tmp_path):
     del mapping["attributes"]["username"]
     path.write_text(yaml.safe_dump(mapping))
 
-    with pytest.raises(ValueError, match=r"directory\.yaml: field attributes > username: Field required"):
+    line = path.read_text().splitlines().index("attributes:") + 1
+
+    with pytest.raises(ValueError, match=rf"directory\.yaml \(line {line}\): attributes > field 'username': "
+                                         "Field required"):
         load_mapping(path)
 
 
