@@ -67,7 +67,6 @@ START = datetime.fromisoformat(os.environ.get("PREP_ACCESS_REVIEW_START_DATE", "
     doc_md=__doc__,
     params={
         "campaign": Param(None, type=["null", "string"], pattern=r"^\d{4}-Q[1-4]$", title="Campaign",
-                          section="Campaign",
                           description="Campaign id (e.g. 2026-Q4); empty = the quarter of the run's date. "
                                       "You are recorded as who started it (the schedule: the system)."),
     },

@@ -70,11 +70,11 @@ load_routing(load_catalog(CATALOG_PATH))
 
 def _optional_time(title: str, description: str) -> Param:
     return Param(None, type=["null", "string"], format="date-time", pattern=DATE_TIME_PATTERN, title=title,
-                 description=description, section=WHEN)
+                 description=description)
 
 
-# The form's sections, in the order an analyst fills them.
-WHAT, WHEN, TELL, LATER = "What is affected", "When", "What to tell users", "Updates and resolution"
+# The announcement is the form's open section; these fold away what most runs leave as it is.
+CHANNELS_SECTION, LATER = "Channels and reminder", "Updates and resolution"
 
 
 def _xcom_time(key: str) -> str:
@@ -92,37 +92,37 @@ def _xcom_time(key: str) -> str:
     tags=["outages", "communication", "prep-support"],
     doc_md=__doc__,
     params={
-        "action": Param("announce", type="string", enum=list(ACTIONS), title="Action", section=WHAT,
+        "action": Param("announce", type="string", enum=list(ACTIONS), title="Action",
                         values_display={"announce": "Announce a new outage", "update": "Post an update",
                                         "resolve": "Resolve it"},
                         description="announce a new outage, post an update, or resolve it"),
         # Defaults must pass the schema: an incident-triggered run uses them (its incidents are in the event).
-        "service": Param(None, type=["null", "string"], enum=[None, *SERVICE_IDS], title="Service", section=WHAT,
+        "service": Param(None, type=["null", "string"], enum=[None, *SERVICE_IDS], title="Service",
                          values_display={"null": "Choose a service (none: from the incident)"},
                          description="The affected service (catalog id); required when you announce one"),
-        "kind": Param("unplanned", type="string", enum=list(KINDS), title="Kind", section=WHAT,
+        "kind": Param("unplanned", type="string", enum=list(KINDS), title="Kind",
                       description="planned: maintenance announced ahead (silences monitoring); unplanned: it broke"),
-        "severity": Param("major", type="string", enum=list(SEVERITIES), title="Severity", section=WHAT,
+        "severity": Param("major", type="string", enum=list(SEVERITIES), title="Severity",
                           description="critical: down for everyone; major: down for many; minor: degraded"),
         "start": _optional_time("Start", "When it started or starts (UTC if no zone); default: now"),
         "expected_end": _optional_time("Expected end", "Required for planned work; must be after the start"),
         "impact": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Impact for users",
-                        section=TELL, description="What users cannot do; default: from the catalog"),
+                        description="What users cannot do; default: from the catalog"),
         "workaround": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Workaround",
-                            section=TELL, description="What users can do meanwhile; empty: none is offered"),
+                            description="What users can do meanwhile; empty: none is offered"),
         "channels": Param(list(CHANNELS), type="array", items={"type": "string", "enum": list(CHANNELS)},
-                          examples=list(CHANNELS), uniqueItems=True, title="Channels", section=TELL,
+                          examples=list(CHANNELS), uniqueItems=True, title="Channels", section=CHANNELS_SECTION,
                           description="Where it is announced; the service's routing picks the Slack and Teams "
                                       "channels and e-mail list"),
+        "remind_minutes": Param(DEFAULT_REMIND_MINUTES, type="integer", minimum=0, maximum=10080,
+                                title="Remind before start (minutes)", section=CHANNELS_SECTION,
+                                description="Planned work: a reminder this many minutes before the start; 0: none"),
         "outage_id": Param(None, type=["null", "string"], pattern=ID_PATTERN, title="Outage id", section=LATER,
                            description="Default: <service>-<start>; for update/resolve: the service's open outage"),
         "update": Param("", type="string", maxLength=TEXT_LIMIT, format="multiline", title="Update text",
                         section=LATER, description="For action update (and optionally resolve)"),
         "progress": Param("identified", type="string", enum=list(PROGRESS), title="Progress", section=LATER,
                           description="Statuspage status of an unplanned outage's update"),
-        "remind_minutes": Param(DEFAULT_REMIND_MINUTES, type="integer", minimum=0, maximum=10080,
-                                title="Remind before start (minutes)", section=WHEN,
-                                description="Planned work: a reminder this many minutes before the start; 0: none"),
     },
 )
 def outage_comms():

@@ -57,23 +57,22 @@ JQL_EXAMPLE = "jql: project = UAT AND labels = regression"
     tags=["uat", "prep-support"],
     doc_md=__doc__,
     params={
-        "release": Param(type="string", pattern=uat.RELEASE_PATTERN, title="Release", section="Release",
+        "release": Param(type="string", pattern=uat.RELEASE_PATTERN, title="Release",
                          description="The release under test, e.g. 2026.03-checkout (letters, digits, . _ -)."),
         "test_plan": Param(PLANS[0] if PLANS else JQL_EXAMPLE, type="string",
                            pattern=uat.plan_choice_pattern(PLANS), examples=[*PLANS, JQL_EXAMPLE],
-                           title="Test plan", section="Release",
+                           title="Test plan",
                            description="A plan from include/config/uat/, or 'jql: <query>' whose issues are the "
                                        "cases (then list the testers)."),
-        "testers": Param([], type="array", items={"type": "string", "pattern": uat.USERNAME_PATTERN},
-                         uniqueItems=True, title="Testers", section="People",
-                         description="Usernames; when given, each of them tests every case instead of the plan's "
-                                     "assignment."),
-        "business_owner": Param(type="string", pattern=uat.USERNAME_PATTERN, title="Business owner", section="People",
+        "business_owner": Param(type="string", pattern=uat.USERNAME_PATTERN, title="Business owner",
                                 description="The username who signs the release off: not one of the testers, "
                                             "and not you (who starts the cycle)."),
         "deadline": Param(type="string", format="date-time", pattern=uat.DEADLINE_PATTERN, title="Deadline",
-                          section="Release",
                           description="When testing closes (UTC); open cases are then reported as not done."),
+        "testers": Param([], type="array", items={"type": "string", "pattern": uat.USERNAME_PATTERN},
+                         uniqueItems=True, title="Testers", section="Testers (optional)",
+                         description="Usernames; when given, each of them tests every case instead of the plan's "
+                                     "assignment."),
     },
 )
 def uat_cycle():

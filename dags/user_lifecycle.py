@@ -57,22 +57,23 @@ ROLES = sorted(load_policy().roles)
     tags=["access", "prep-support"],
     doc_md=__doc__,
     params={
-        "action": Param("joiner", type="string", enum=list(lifecycle.ACTIONS), title="Action", section="Request",
+        # The request, in the form's open section; only "on behalf of" is folded away.
+        "action": Param("joiner", type="string", enum=list(lifecycle.ACTIONS), title="Action",
                         values_display={"joiner": "Joiner: give access", "mover": "Mover: change role",
                                         "leaver": "Leaver: remove all access"},
                         description="joiner: give access; mover: change role; leaver: remove all access."),
-        "effective_date": Param(type="string", format="date", title="Effective date", section="Request",
-                                description="When the change takes effect (YYYY-MM-DD); part of the request's key."),
-        "on_behalf_of": Param(None, type=["null", "string"], pattern=lifecycle.USERNAME_PATTERN, section="Request",
-                              title="On behalf of",
-                              description="Optional: who asked you for it (username), shown on the ticket. The "
-                                          "requester is you, as logged in: you may not approve it yourself."),
         "employee_id": Param(type="string", pattern=lifecycle.EMPLOYEE_ID_PATTERN, title="Employee id",
-                             section="Person", description="As in the HR roster, e.g. E1050."),
+                             description="As in the HR roster, e.g. E1050."),
         "role_template": Param(None, type=["null", "string"], enum=[None, *ROLES], title="Role template",
-                               section="Person", values_display={"null": "No role template (leaver)"},
+                               values_display={"null": "No role template (leaver)"},
                                description="The role's groups in each system (include/config/access/policy.yaml); "
                                            "required for joiner and mover."),
+        "effective_date": Param(type="string", format="date", title="Effective date",
+                                description="When the change takes effect (YYYY-MM-DD); part of the request's key."),
+        "on_behalf_of": Param(None, type=["null", "string"], pattern=lifecycle.USERNAME_PATTERN,
+                              title="On behalf of", section="Asked by someone else? (optional)",
+                              description="Who asked you for it (username), shown on the ticket. The requester is "
+                                          "you, as logged in: you may not approve it yourself."),
     },
 )
 def user_lifecycle():

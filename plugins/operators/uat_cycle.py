@@ -171,7 +171,7 @@ class CreateUatTicketsOperator(BaseOperator):
             "description": (f"User acceptance testing of release {jira_text(release)} ({jira_text(plan.name)}).\n"
                             f"{jira_text(plan.description)}\n\n"
                             f"Business owner: {jira_text(cycle['business_owner'])}. "
-                            f"Deadline: {deadline:%Y-%m-%d %H:%M} UTC."),
+                            f"Deadline: {deadline:%Y-%m-%d %H:%M} UTC. Started by {jira_text(started_by(context))}."),
             "labels": ["prep-support", "uat"], "duedate": f"{deadline:%Y-%m-%d}"})
         tickets, made = [], int(created)
         for assignment in cycle["assignments"]:

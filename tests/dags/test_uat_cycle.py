@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import ParamValidationError
 from sqlalchemy import select
 
 from prep_support.schema import UatCycleRow
-from tests.hitl import Answer, HitlResponder
+from tests.hitl import Answer, HitlResponder, triggered_by
 from tests.sandbox_client import call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,8 @@ def test_full_cycle_to_approval_and_a_rerun_duplicates_nothing(uat_dag, support_
 
     testers = PlayingTesters(base, release, pass_all)
     when = datetime(2026, 3, 1, tzinfo=UTC)
-    dagrun, responder = run(uat_dag, release, deadline, testers, owner_answers("approve"), when)
+    with triggered_by("dave"):  # an analyst logged in as dave starts it; dana signs it off
+        dagrun, responder = run(uat_dag, release, deadline, testers, owner_answers("approve"), when)
 
     assert dagrun.state == "success"
     # Only the business owner may answer: the tester's attempt was refused by the REST route.
@@ -175,6 +176,7 @@ def test_full_cycle_to_approval_and_a_rerun_duplicates_nothing(uat_dag, support_
     assert set(found) == TICKETS
     [release_ticket] = [i for i in issues(base) if i["issuetype"] == "Task"]
     assert release_ticket["status"] == "Done"
+    assert release_ticket["fields"]["description"].endswith("Started by dave.")
     for issue in found.values():
         assert issue["parent"] == release_ticket["key"] and issue["issuetype"] == "Sub-task"
         assert [link["inward"] for link in issue["links"]] == [issue["key"]]
@@ -201,7 +203,8 @@ def test_full_cycle_to_approval_and_a_rerun_duplicates_nothing(uat_dag, support_
     assert page["body"].count(" passed</td>") == 5
     assert [a["filename"] for a in page["attachments"]] == [f"uat-report-{release}.html"]
     row = cycle_row(support_engine, release)
-    assert (row.status, row.decided_by, row.release_key) == ("approved", OWNER, release_ticket["key"])
+    assert (row.status, row.decided_by, row.release_key, row.started_by) == (
+        "approved", OWNER, release_ticket["key"], "dave")
 
     # The same release again (a re-run from the form): found, not created; nothing posted twice.
     before = (len(issues(base)), len(posted))
@@ -308,3 +311,18 @@ def test_a_bad_form_is_refused_before_the_run(uat_dag) -> None:
                        ("deadline", "2026-05-01T17:00:00")):
         with pytest.raises(ParamValidationError, match=f"Invalid input for param {field}"):
             validate(**{field: bad})
+
+
+def test_the_business_owner_cannot_sign_off_a_cycle_they_started(uat_dag, sandbox) -> None:
+    """Four eyes: who starts the cycle is not who signs it off; it stops before any ticket or message."""
+    release = "2026.03-own-signoff"
+    before = len(issues(sandbox.base_url))
+    with triggered_by(OWNER):
+        dagrun, responder = run(uat_dag, release, datetime.now(UTC) + timedelta(days=3), None, owner_answers("approve"),
+                                datetime(2026, 3, 5, tzinfo=UTC))
+
+    assert dagrun.state == "failed"
+    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+    assert (states["plan_cycle"], states["create_tickets"]) == ("success", "failed")
+    assert len(issues(sandbox.base_url)) == before and responder.answered == []
+    assert not [m for m in messages(sandbox.base_url) if release in m["text"]]

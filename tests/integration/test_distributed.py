@@ -717,11 +717,14 @@ def test_trigger_forms_read_well_and_show_no_null_label(topology: DistributedAir
             page.get_by_role("button", name="Trigger").first.click()
             dialog = page.locator("[role=dialog][data-state=open]")
             expect(dialog.get_by_text(f"Trigger Dag - {dag_id}")).to_be_visible()
-            # Open every section of fields; not "Advanced Options" (the run's conf as JSON, where null is null).
-            for section in dialog.locator("[data-part=item-trigger][aria-expanded=false]").all():
-                if "advanced" not in section.inner_text().lower():
-                    section.click()
             texts = [dialog.inner_text()]
+            # Open each folded section in turn; not "Advanced Options" (the run's conf as JSON, where null is null).
+            sections = dialog.locator("[data-part=item-trigger]")
+            for title in [t for t in sections.all_inner_texts() if "advanced" not in t.lower()]:
+                section = sections.filter(has_text=title).first
+                if section.get_attribute("aria-expanded") == "false":
+                    section.click()
+                texts.append(dialog.inner_text())
             if choice:
                 dialog.locator(f"#element_{choice}").click()
                 options = page.get_by_role("option")
