@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import requests
 
 from hooks.http_client import HttpError, retry_after_seconds
-from prep_support.messages import jira_text
+from prep_support.messages import jira_text, servicenow_text
 from prep_support.reconcile import Ticket
 from prep_support.routing import ResolvedRoute
 
@@ -339,7 +339,7 @@ class ServiceNowTracker:
         def comment_once() -> None:
             if marker in self._journal(ticket):
                 return
-            self.hook.add_work_note(ticket.id, f"{marker}\n{text}")
+            self.hook.add_work_note(ticket.id, f"{marker}\n{servicenow_text(text)}")  # a journal field
 
         with_retries(f"ServiceNow work note on {ticket.key}", comment_once)
 

@@ -86,6 +86,17 @@ def statuspage_text(value: Any) -> str:
     return _MARKDOWN_LINE_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text)
 
 
+# ServiceNow journal fields (work notes, comments) render what is between [code] and [/code] as HTML
+# ("Journal field type", https://www.servicenow.com/docs/r/washingtondc/platform-administration/c_JournalFields.html);
+# plain text has no other markup there. The tags are broken with a zero-width space so they show as typed.
+_SERVICENOW_CODE_TAG = re.compile(r"\[(/?code)\]", re.IGNORECASE)
+
+
+def servicenow_text(value: Any) -> str:
+    """Plain text that a ServiceNow journal field shows as typed: no [code] HTML."""
+    return _SERVICENOW_CODE_TAG.sub(lambda m: f"[\u200b{m.group(1)}]", str(value))
+
+
 def human_duration(delta: timedelta) -> str:
     """'2 h 05 min', '12 min', '40 s', '1 d 03 h' (never negative)."""
     seconds = max(0, int(delta.total_seconds()))

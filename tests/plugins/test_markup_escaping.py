@@ -7,6 +7,7 @@ markup and Statuspage's Markdown/HTML, asserted on what the sandbox's Jira and S
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -94,3 +95,23 @@ def test_a_statuspage_incident_shows_markdown_and_html_as_typed(sandbox) -> None
                          r"\*\*now\*\*")
     assert bodies[-1] == r"Fixed - see \[notes\]\(https://evil.example\)"
     requests.delete(f"{sandbox.base_url}/statuspage/_sandbox/state", timeout=10).raise_for_status()
+
+
+def test_a_servicenow_work_note_shows_code_tags_as_typed(sandbox) -> None:
+    from hooks.trackers import ServiceNowTracker
+    from prep_support.catalog import load_catalog
+    from prep_support.routing import load_routing
+
+    call(sandbox.base_url, "DELETE", "/servicenow/_sandbox/incidents")
+    catalog = load_catalog()
+    route = load_routing(catalog).route(next(s for s in catalog.services if s.id == "payments-api"))
+    tracker = ServiceNowTracker()
+    ticket = tracker.create(dedup_key="payments-api/markup/availability", summary="Payments down",
+                            description="down", route=route)
+    tracker.comment(ticket, "[prep-support payments-api/markup/availability #1]",
+                    "Evidence: [code]<a href='https://evil.example'>log in</a>[/code]")
+    [incident] = call(sandbox.base_url, "GET", "/servicenow/_sandbox/incidents")["incidents"]
+    shown = json.dumps(incident, ensure_ascii=False)
+    assert "[\u200bcode]<a href='https://evil.example'>log in</a>[\u200b/code]" in shown
+    assert "[code]" not in shown
+    call(sandbox.base_url, "DELETE", "/servicenow/_sandbox/incidents")
