@@ -456,3 +456,40 @@ def test_the_plugins_manager_does_not_import_the_dashboard_modules() -> None:
     found = {Path(path).relative_to(plugins).as_posix() for path in find_path_from_directory(plugins, ".airflowignore")}
     assert "support_dashboard.py" in found
     assert not [path for path in found if path.startswith("prep_support/dashboard/")]
+
+
+def _dq(suite: str, check: str, day: datetime, success: bool, severity: str = "fail", sample=None) -> dict:
+    return {"suite_id": suite, "check_id": check, "interval_start": day, "interval_end": day + timedelta(days=1),
+            "expectation": "expect_column_values_to_not_be_null", "severity": severity, "success": success,
+            "observed_value": None, "unexpected_count": 0 if success else 3, "element_count": 40,
+            "unexpected_percent": 0.0 if success else 7.5, "details": {},
+            "sample": sample or {"columns": [], "rows": []}, "run_id": "r", "evaluated_at": day + timedelta(days=1)}
+
+
+def test_calendar_strip_shows_each_suites_days_and_links_failing_ones_to_their_results(dashboard_db, client) -> None:
+    from prep_support.schema import QualityResultRow
+
+    first = datetime(2026, 11, 10, 2, tzinfo=UTC)  # days 11-10 .. 11-17 run; 11-18 .. 11-20 not run
+    rows = [_dq("strip_demo", "not_null.customer_id", first + timedelta(days=n), n not in (2, 5)) for n in range(8)]
+    rows.append(_dq("strip_demo", "status_known", first, False, severity="warn"))  # a warning is not a failed day
+    rows[5]["sample"] = {"columns": ["id", "customer_id"], "rows": [[17, None], [18, EVIL_DETAIL]]}
+    upsert(dashboard_db, QualityResultRow.__table__, rows, ["suite_id", "check_id", "interval_start"])
+
+    page = client.get("/").text
+    strip = re.search(r'<tr id="quality-strip_demo">(.*?)</tr>', page, re.S).group(1)
+    cells = re.findall(r'class="day day-([a-z-]+)"[^>]*data-day="([0-9-]+)"', strip)
+    assert len(cells) == 30 and cells[-1] == ("not-run", "2026-11-20") and cells[0][1] == "2026-10-22"
+    by_day = dict((day, status) for status, day in cells)
+    assert [by_day[f"2026-11-{d}"] for d in range(10, 21)] == [
+        "pass", "pass", "fail", "pass", "pass", "fail", "pass", "pass", "not-run", "not-run", "not-run"]
+    links = re.findall(r'<a class="day day-fail" href="([^"]+)"', strip)
+    assert links == ["quality/strip_demo/2026-11-12", "quality/strip_demo/2026-11-15"]
+    assert re.search(r'<td class="num">2</td>', strip), "two failing days"
+
+    day = client.get("/" + links[1])
+    assert day.status_code == 200
+    assert "Data quality: strip_demo on 2026-11-15" in day.text
+    assert "3 of 40 (7.50%)" in day.text and "<td>NULL</td>" in day.text
+    assert EVIL_DETAIL not in day.text, "sample values are escaped"
+    assert client.get("/quality/strip_demo/2026-13-01").status_code == 404
+    assert client.get("/quality/no_such_suite/2026-11-15").status_code == 404

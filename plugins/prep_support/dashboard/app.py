@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -80,6 +80,23 @@ def create_app(engine_factory: Callable[[], Engine], *, clock: Callable[[], date
         if page is None:
             return html("not_found.html.j2", 404, base="../", now=now, what=f"service {service_id}")
         return html("service.html.j2", base="../", page=page, now=now)
+
+    @app.get("/quality/{suite_id}/{day}", response_class=HTMLResponse)
+    def quality_day_page(suite_id: str, day: str) -> HTMLResponse:
+        """One suite's results for one day: what failed, by how much, and the failing rows' sample."""
+        from prep_support.dashboard.database import read
+        from prep_support.dashboard.quality import day_results
+
+        now = clock()
+        try:
+            when = date.fromisoformat(day)
+        except ValueError:
+            return html("not_found.html.j2", 404, base="../../", now=now, what=f"day {day!r} (expected YYYY-MM-DD)")
+        rows = read(engine(), lambda connection: day_results(connection, suite_id, when))
+        if not rows:
+            return html("not_found.html.j2", 404, base="../../", now=now,
+                        what=f"data-quality result of suite {suite_id} on {when}")
+        return html("quality_day.html.j2", base="../../", suite_id=suite_id, day=when, rows=rows, now=now)
 
     @app.get("/api/overview")
     def overview_json() -> JSONResponse:

@@ -7,7 +7,7 @@ groups take about as long: the heaviest statement alone, the rest together.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from prep_support.dashboard import charts
 from prep_support.dashboard.database import read_together
+from prep_support.dashboard.quality import SuiteStrip, quality_strips
 from prep_support.dashboard.queries import (
     SEVERITY,
     CheckHealth,
@@ -53,6 +54,7 @@ class Overview:
     attention: list[CheckHealth]  # checks not ok, or flapping
     incidents: list[Incident]
     windows: list[Window]
+    quality: list[SuiteStrip] = field(default_factory=list)  # data quality per suite, last 30 days
 
     @property
     def state_counts(self) -> list[tuple[str, int]]:
@@ -99,16 +101,17 @@ class ServicePage:
 
 def load_overview(engine: Engine, now: datetime) -> Overview:
     end = chart_end(now)
-    found, (windows, attention, incidents) = read_together(
+    found, (windows, attention, incidents), quality = read_together(
         engine,
         lambda connection: services_summary(connection, end - DAY, end),
         lambda connection: (current_and_upcoming_windows(connection, now), checks_needing_attention(connection),
                             open_incidents(connection)),
+        lambda connection: quality_strips(connection, now.date()),
     )
     silenced = silenced_services(windows)
     for service in found:
         service.in_maintenance = service.id in silenced
-    return Overview(now, found, attention, incidents, windows)
+    return Overview(now, found, attention, incidents, windows, quality)
 
 
 def load_service_page(engine: Engine, service_id: str, now: datetime) -> ServicePage | None:
