@@ -228,10 +228,10 @@ class Service(_Strict):
 
 
 def unique_ids(items: list, what: str) -> list:
-    """``items`` unchanged when their ``id``s are unique; else ValueError naming the first duplicate."""
+    """``items`` unchanged when their ``id``s are unique; else a LocatedError at the first duplicate's id."""
     duplicate = first_duplicate_id(items)
     if duplicate is not None:
-        raise ValueError(f"duplicate {what} id {items[duplicate].id!r}")
+        raise LocatedError((duplicate, "id"), f"duplicate {what} id {items[duplicate].id!r}")
     return items
 
 

@@ -33,6 +33,16 @@ def check_channel(value: str) -> str:
     return value
 
 
+def check_distinct_people(names: list[str]) -> list[str]:
+    """``names`` unchanged when no one is listed twice, whatever the case: identities compare without it."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.lower() in seen:
+            raise ValueError(f"{name!r} is listed twice (as {seen[name.lower()]!r}); usernames ignore case")
+        seen[name.lower()] = name
+    return names
+
+
 def check_url(value: str) -> str:
     """An absolute http(s) URL or a path, with no credentials in it (they belong in a Connection)."""
     try:
@@ -52,5 +62,6 @@ def check_url(value: str) -> str:
 
 
 Email = Annotated[str, AfterValidator(check_email)]
+People = AfterValidator(check_distinct_people)  # on a list of usernames: Annotated[list[Username], People]
 SlackChannel = Annotated[str, AfterValidator(check_channel)]
 Url = Annotated[str, AfterValidator(check_url)]

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prep_support import paths
 from prep_support.catalog import unique_ids
-from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
-from prep_support.config_fields import SlackChannel
+from prep_support.config_errors import ConfigError, LocatedError, line_of, location_labels, parse_config
+from prep_support.config_fields import People, SlackChannel
 from prep_support.form_input import BadInput
 from prep_support.messages import jira_text, slack_text
 
@@ -51,22 +51,7 @@ class UatCase(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     steps: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     expected: str = Field(min_length=1)
-    testers: list[Username] = []
-
-    @field_validator("testers")
-    @classmethod
-    def _testers_once(cls, testers: list[str]) -> list[str]:
-        return distinct_people(testers)
-
-
-def distinct_people(names: list[str]) -> list[str]:
-    """``names`` unchanged when no one is listed twice, whatever the case (``Alice`` is ``alice``)."""
-    seen: dict[str, str] = {}
-    for name in names:
-        if name.lower() in seen:
-            raise ValueError(f"{name!r} is listed twice (as {seen[name.lower()]!r}): each would get every ticket twice")
-        seen[name.lower()] = name
-    return names
+    testers: Annotated[list[Username], People] = []
 
 
 class UatPlan(BaseModel):
@@ -80,13 +65,8 @@ class UatPlan(BaseModel):
     confluence_space: str | None = None
     # Testers with open cases are reminded this many hours before the deadline (once per tester and time).
     remind_hours_before_deadline: list[Annotated[int, Field(gt=0, le=24 * 30)]] = [24, 2]
-    testers: list[Username] = []  # who tests a case that names nobody
+    testers: Annotated[list[Username], People] = []  # who tests a case that names nobody
     cases: list[UatCase] = Field(min_length=1)
-
-    @field_validator("testers")
-    @classmethod
-    def _testers_once(cls, testers: list[str]) -> list[str]:
-        return distinct_people(testers)
 
     @field_validator("cases")
     @classmethod
@@ -134,7 +114,9 @@ def validate_plan(data: Any, source: str, raw: bytes | None = None) -> UatPlan:
         return UatPlan.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        labels, steps = location_labels(data, first["loc"])
+        cause = (first.get("ctx") or {}).get("error")
+        location = tuple(first["loc"]) + (cause.location if isinstance(cause, LocatedError) else ())
+        labels, steps = location_labels(data, location)
         message = "unknown field (a typo?)" if first["type"] == "extra_forbidden" else first["msg"]
         line = line_of(raw, steps) if raw is not None else None
         where = f" (line {line})" if line else ""

@@ -119,7 +119,8 @@ BAD = [
     ),
     pytest.param(
         GOOD.replace("id: listener", "id: health"),
-        [r"services\[0\] \(id 'payments-api'\) > field 'checks'", "duplicate check id 'health'"],
+        [r"services\[0\] \(id 'payments-api'\) > checks\[1\] \(id 'health'\) > field 'id'",
+         "duplicate check id 'health'"],
         id="duplicate-check-id",
     ),
     pytest.param(

@@ -407,7 +407,8 @@ def plan_error(tmp_path: Path, text: str | bytes) -> str:
     pytest.param('slack_channel: "#uat-testing"', 'slack_channel: "<!everyone>"', "slack_channel",
                  "field 'slack_channel': '<!everyone>' is not a Slack channel", id="channel-ping"),
     pytest.param("testers: [carol]", "testers: [carol, Carol]", "testers: [carol, Carol]",
-                 "cases[1] (id 'refund') > field 'testers': 'Carol' is listed twice (as 'carol')", id="tester-twice"),
+                 "cases[1] (id 'refund') > field 'testers': 'Carol' is listed twice (as 'carol'); usernames "
+                 "ignore case", id="tester-twice"),
     pytest.param("    expected: Refunded\n", "    expected: Refunded\n    tester: [dave]\n", "tester: [dave]",
                  "cases[1] (id 'refund') > field 'tester': unknown field (a typo?)", id="typo"),
 ])
@@ -422,3 +423,34 @@ def test_plan_with_non_utf8_bytes_is_a_plan_error_with_its_line(tmp_path: Path) 
     message = plan_error(tmp_path, PLAN.replace("Pay by card", "Pay by c\udce4rd").encode("utf-8", "surrogateescape"))
     assert message == (f"{tmp_path / 'release.yaml'} (line 6, column 20): byte 0xe4 is not UTF-8; "
                        "save the file as UTF-8")
+
+
+@pytest.mark.parametrize(("old", "new", "anchor", "expected"), [
+    pytest.param("  - id: refund", "  - id: pay-by-card", "  - id: pay-by-card",
+                 "cases[1] (id 'pay-by-card') > field 'id': duplicate case id 'pay-by-card'", id="uat-duplicate-case"),
+    pytest.param("testers: [alice, bob]", "testers: [alice, bob, Alice]", "testers: [alice",
+                 "field 'testers': 'Alice' is listed twice (as 'alice')", id="uat-plan-testers"),
+])
+def test_plan_duplicates_are_located_on_their_entry(tmp_path: Path, old: str, new: str, anchor: str,
+                                                    expected: str) -> None:
+    text = PLAN.replace(old, new, 1)
+    message = plan_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'release.yaml'} (line {line_of(text, anchor, text.count(anchor))}): ")
+    assert expected in message, message
+
+
+def test_catalog_duplicate_check_is_located_on_its_entry(tmp_path: Path) -> None:
+    text = CATALOG.replace("      - id: volume", "      - id: volume\n        kind: tcp\n        host: db\n"
+                           "        port: 5432\n      - id: volume")
+    message = catalog_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'services.yaml'} (line {line_of(text, '- id: volume', 2)}): "
+                              "services[1] (id 'orders-api') > checks[1] (id 'volume') > field 'id': "
+                              "duplicate check id 'volume'"), message
+
+
+def test_policy_lists_a_person_once_whatever_the_case(tmp_path: Path) -> None:
+    text = POLICY_YAML.replace("leaver_approvers: [carol, bob]", "leaver_approvers: [carol, bob, Carol]")
+    message = policy_error(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'policy.yaml'} (line {line_of(text, 'leaver_approvers')}): "
+                              "field 'leaver_approvers': 'Carol' is listed twice (as 'carol'); "
+                              "usernames ignore case"), message

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prep_support import paths
 from prep_support.config_errors import ConfigError, LocatedError, line_of, location_labels, parse_config
-from prep_support.config_fields import SlackChannel
+from prep_support.config_fields import People, SlackChannel
 
 SYSTEMS = ("okta", "ad")
 System = Literal["okta", "ad"]
@@ -88,7 +88,7 @@ class Application(_Strict):
 
 class Reviewers(_Strict):
     applications: list[Application] = Field(default_factory=list)
-    fallback: list[Username] = Field(min_length=1)
+    fallback: Annotated[list[Username], People] = Field(min_length=1)
 
 
 class ReviewSettings(_Strict):
@@ -130,10 +130,10 @@ class Policy(_Strict):
     roles: dict[str, dict[System, list[str]]] = Field(default_factory=dict)
     reviewers: Reviewers
     review: ReviewSettings = Field(default_factory=ReviewSettings)
-    leaver_approvers: list[Username] = Field(min_length=1)
+    leaver_approvers: Annotated[list[Username], People] = Field(min_length=1)
     # Who approves privileged grants of user_lifecycle after the person's manager (never the requester
     # or the person); empty: the reviewers' fallback.
-    privileged_approvers: list[Username] = Field(default_factory=list)
+    privileged_approvers: Annotated[list[Username], People] = Field(default_factory=list)
     leaver_response_timeout_hours: float = Field(default=72, gt=0)
     evidence: Evidence = Field(default_factory=Evidence)
 
