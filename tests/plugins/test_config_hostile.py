@@ -454,3 +454,9 @@ def test_policy_lists_a_person_once_whatever_the_case(tmp_path: Path) -> None:
     assert message.startswith(f"{tmp_path / 'policy.yaml'} (line {line_of(text, 'leaver_approvers')}): "
                               "field 'leaver_approvers': 'Carol' is listed twice (as 'carol'); "
                               "usernames ignore case"), message
+
+
+def test_asset_uri_with_credentials_is_refused_without_echoing_them(tmp_path: Path) -> None:
+    message = suite_error(tmp_path, SUITE + "schedule_on_asset: postgres://etl:hunter2@db:5432/shop/public/orders\n")
+    assert message == (f"{tmp_path / 'orders.yaml'} (line 8): field 'schedule_on_asset': holds credentials "
+                       "(user:password@): an asset URI names the data, not how to log in")

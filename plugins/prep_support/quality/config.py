@@ -111,7 +111,11 @@ class Suite(_Strict):
     @classmethod
     def _asset_uri(cls, value: str | None) -> str | None:
         if value is not None and not _ASSET_URI.match(value):
-            raise ValueError(f"{value!r} is not an asset URI such as 'postgres://db-host:5432/warehouse/public/orders'")
+            raise ValueError(f"{value[:100]!r} is not an asset URI such as "
+                             "'postgres://db-host:5432/warehouse/public/orders'")
+        if value is not None and "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            # An asset URI is shown in the UI and stored with every asset event: never a password.
+            raise ValueError("holds credentials (user:password@): an asset URI names the data, not how to log in")
         return value
 
     @model_validator(mode="after")
