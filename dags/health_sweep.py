@@ -12,6 +12,9 @@ database (`support_db`), fold the results into health, and act on it.
 - **sql** checks evaluate the run's data interval, so a backfill fills history.
 - An application being down is a result, not a task failure; a task fails only on
   its own errors (support database or Connection missing), and is retried.
+- A monitoring source that does not answer leaves its checks *not evaluable*: recorded,
+  health unchanged, and `every_check_evaluated` ends failed naming them, so such a sweep is
+  red in the grid (the support channel hears when it starts, not on every sweep).
 - Re-running a run replaces its results (keyed on check and run id).
 
 **Acting on health** (`include/config/routing.yaml`):
@@ -96,6 +99,27 @@ def health_sweep():
                                            outlets=[CRITICAL_INCIDENTS_OPENED])
     notify = SendNotificationsOperator(task_id="send_notifications")
     probes >> evaluate >> reconcile >> notify
+
+    @task
+    def every_check_evaluated(summaries, ti=None) -> None:
+        """Red when a source did not answer: its checks are recorded as not evaluable (health unchanged),
+        but the sweep did not see them. The support channel is told when it starts, not every 5 minutes."""
+        unevaluable = sorted(line for summary in summaries or [] for line in (summary or {}).get("unevaluable", []))
+        if not unevaluable:
+            return
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from notifiers.callbacks import ToldElsewhere
+
+        previous = ti.get_previous_ti()
+        told = previous is not None and previous.state == "failed"
+        text = (f"{len(unevaluable)} check(s) could not be evaluated, recorded as not evaluable:\n"
+                + "\n".join(unevaluable[:50]))
+        if told:
+            raise ToldElsewhere(text + "\n(already failing in the previous sweep: the support channel was told then)")
+        raise AirflowFailException(text)
+
+    every_check_evaluated(probes.output)
 
 
 health_sweep()

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # A run whose interval ended longer ago than this is looking at the past: live probes
 # cannot see the past, so its http and tcp checks are recorded as not evaluable.
 LIVE_TOLERANCE = timedelta(minutes=15)
+PAST_INTERVAL = "live probe in a run for a past interval: not evaluable"
 
 
 def is_live_run(run_type: str | None, interval_end: datetime, now: datetime,
@@ -49,7 +50,7 @@ class ProbeChecksOperator(BaseOperator):
         self.concurrency = concurrency
         self.support_db_conn_id = support_db_conn_id
 
-    def execute(self, context: Context) -> dict[str, int]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from hooks.database import DatabaseHook
         from prep_support.results import record_results
 
@@ -63,12 +64,16 @@ class ProbeChecksOperator(BaseOperator):
         results = asyncio.run(self.probe(catalog, list(self.check_keys), live, interval_start, interval_end))
         record_results(DatabaseHook(conn_id=self.support_db_conn_id).engine, results,
                        context["run_id"], interval_start, interval_end)
-        summary: dict[str, int] = {}
+        summary: dict[str, Any] = {}
         for result in results:
             summary[result.status] = summary.get(result.status, 0) + 1
             if result.status != "ok":
                 self.log.info("%s: %s (%s)", result.check_key, result.status, result.detail)
         self.log.info("Probed %d checks: %s", len(results), summary)
+        # Not evaluable because a source (monitoring system, database) did not answer, not because the
+        # run looks at the past: the sweep could not do its job for these checks.
+        summary["unevaluable"] = [f"{r.check_key}: {r.detail}" for r in results
+                                  if r.status == "not_evaluable" and r.detail != PAST_INTERVAL]
         return summary
 
     async def probe(self, catalog: Catalog, keys: list[str], live: bool, interval_start: datetime,
@@ -124,4 +129,4 @@ class ProbeChecksOperator(BaseOperator):
 async def _not_evaluable(key: str) -> ProbeResult:
     from prep_support.probes import NOT_EVALUABLE, ProbeResult
 
-    return ProbeResult(key, NOT_EVALUABLE, None, "live probe in a run for a past interval: not evaluable")
+    return ProbeResult(key, NOT_EVALUABLE, None, PAST_INTERVAL)

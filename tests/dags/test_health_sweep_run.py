@@ -68,3 +68,19 @@ def test_sweep_of_a_past_interval_does_not_probe_now(airflow_db, support_engine,
     # SQL checks look at the past: they are evaluated for the run's interval.
     assert results["orders-api/order-volume"].status == "ok"
     assert results["orders-api/order-volume"].data_interval_end < datetime.now(UTC) - timedelta(days=2)
+
+
+def test_a_sweep_whose_source_does_not_answer_is_red_and_names_the_checks(
+    airflow_db, support_engine, estate, health_sweep_dag, monkeypatch
+) -> None:
+    """Prometheus unreachable: its check is recorded as not evaluable, the rest acts as usual, and the run is red."""
+    monkeypatch.setenv("AIRFLOW_CONN_PROMETHEUS_DEFAULT", json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": 9, "schema": "http", "extra": {"base_path": "/prometheus"}}))
+    run = health_sweep_dag.test()
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.task_id != "probe_checks"}
+    assert states == {"register_catalog": "success", "evaluate_health": "success", "reconcile_incidents": "success",
+                      "send_notifications": "success", "every_check_evaluated": "failed"}
+    results = results_of(support_engine, run.run_id)
+    assert results["payments-api/latency-prometheus"].status == "not_evaluable"
+    assert results["payments-api/health"].status != "not_evaluable", "the other checks were probed as usual"
