@@ -190,8 +190,10 @@ class SlackSender:
         return Sent(message_id=shared["id"], thread_id=f"{channel_id}:{ts}" if ts else None)
 
     def send(self, message: Any, root: Any | None) -> Sent:
-        # An earlier try of this row failed: it may have posted all the same (its answer lost).
-        since = message.created_at.timestamp() if message.attempts and message.created_at else None
+        # An earlier try of this outbox row failed: it may have posted all the same (its answer lost).
+        # (A message its task sends itself, as outage_comms does, has no such history: None.)
+        queued = getattr(message, "created_at", None)
+        since = queued.timestamp() if getattr(message, "attempts", 0) and queued else None
         if root is None or not root.thread_id:
             return self.post(message.conn_id, message.target, message.body, key=message.key, uncertain_since=since)
         from slack_sdk.errors import SlackApiError
