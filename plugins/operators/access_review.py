@@ -400,9 +400,10 @@ class RemindReviewersSensor(BaseSensorOperator):
                 text = packets.render("access/reminder.txt.j2", campaign_id=campaign_id, undecided=count,
                                       due=due.strftime("%Y-%m-%d %H:%M UTC"),
                                       default_decision=policy.review.default_decision).strip()
+                key = f"access:{campaign_id}:reminder:{reviewer}:{hours:g}h:slack"
                 send = partial(slack.post_direct, conn_id, reviewer, text, fallback_channel=channel,
-                               email=emails.get(reviewer))
-                if outbox.send_once(engine, key=f"access:{campaign_id}:reminder:{reviewer}:{hours:g}h:slack",
+                               email=emails.get(reviewer), key=key)  # the key in metadata: never posted twice
+                if outbox.send_once(engine, key=key,
                                     event="reminder", channel="slack", conn_id=conn_id, target=f"@{reviewer}",
                                     subject=f"Access review {campaign_id} reminder", body=text, send=send, now=now):
                     self.log.info("reminded %s (%d undecided, %g h before the timeout)", reviewer, count, hours)
@@ -518,8 +519,9 @@ class PublishEvidenceOperator(_AccessStep):
         counts = summary_counts(engine, campaign_id)
         text = packets.render("access/summary.txt.j2", campaign_id=campaign_id, page_url=page.url, **counts).strip()
         conn_id, channel = policy.review.slack_conn_id, policy.review.channel
-        posted = outbox.send_once(engine, key=f"access:{campaign_id}:summary:slack", event="campaign_summary",
+        key = f"access:{campaign_id}:summary:slack"
+        posted = outbox.send_once(engine, key=key, event="campaign_summary",
                                   channel="slack", conn_id=conn_id, target=channel,
                                   subject=f"Access review {campaign_id}", body=text, now=now,
-                                  send=lambda: SlackSender().post(conn_id, channel, text))
+                                  send=lambda: SlackSender().post(conn_id, channel, text, key=key))
         return {"campaign": campaign_id, "page_url": page.url, "files": len(files), "summary_posted": posted}

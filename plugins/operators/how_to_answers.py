@@ -106,7 +106,7 @@ class AnswerHowToRequestsOperator(SupportStateOperator):
                 continue
             fields = issue.get("fields") or {}
             question = f"{fields.get('summary') or ''}\n{fields.get('description') or ''}".strip()
-            query = how_to.build_query(question, vocabulary, synonyms, config.search.min_known_share)
+            query = how_to.build_query(question, vocabulary, synonyms, config.search)
             answer = how_to.decide(query, store.search(engine, query.search_words, config.search.candidates),
                                    config.search)
             if answer.status == "suggested":

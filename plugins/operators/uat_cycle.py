@@ -74,9 +74,10 @@ def _post_once(key: str, cycle: dict[str, Any], text: str, event: str, slack: Sl
     conn_id, channel = cycle["slack_conn_id"], cycle["slack_channel"]
 
     def send() -> outbox.Sent:
+        # The ledger key goes into the message's metadata: a post whose answer was lost is found, not repeated.
         if tester is None:
-            return slack.post(conn_id, channel, text)
-        return slack.post_direct(conn_id, tester, text, fallback_channel=channel)
+            return slack.post(conn_id, channel, text, key=key)
+        return slack.post_direct(conn_id, tester, text, fallback_channel=channel, key=key)
 
     return outbox.send_once(_support_engine(), key=key, event=event, channel="slack", conn_id=conn_id,
                             target=channel if tester is None else f"@{tester}", subject=f"UAT {cycle['release']}",

@@ -14,7 +14,8 @@ good enough to show a user. Every step is plain and inspectable:
    letter), ties to the more common one.
 4. **Synonyms**: each stem also searches for the other words of its group in ``how_to.yaml``.
 5. **Search**: the database ranks its documents against all those words (OR) and returns its best
-   ``candidates``.
+   ``candidates``. Words in more than ``common_share`` of a large knowledge base are left out of the
+   database's query (they would make it score most documents and rank little), not out of step 6.
 6. **Threshold**: a candidate is suggested only when it contains at least ``min_coverage`` of the
    question's term groups, each weighted by its rarity in the knowledge base (inverse document
    frequency); a group the knowledge base has never seen weighs as the rarest. Off-topic questions
@@ -27,8 +28,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,11 @@ class Search(_Strict):
     candidates: int = Field(default=10, ge=1, le=100)
     min_coverage: float = Field(default=0.5, ge=0, le=1, allow_inf_nan=False)
     min_known_share: float = Field(default=0.5, ge=0, le=1, allow_inf_nan=False)
+    # A question word found in more than this share of the documents (and in more than
+    # common_min_documents of them) is not sent to the database: it would make it rank most of a
+    # large knowledge base and tells little; it still counts, at its low weight, in coverage.
+    common_share: float = Field(default=0.05, gt=0, le=1, allow_inf_nan=False)
+    common_min_documents: int = Field(default=500, ge=0)
 
 
 class HowToConfig(_Strict):
@@ -149,6 +156,7 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
 
 
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """A light English stem: enough for "resets/resetting/reset" and "configured/configure" to meet."""
     if len(word) > 4 and word.endswith("ies"):
@@ -170,7 +178,7 @@ def stem(word: str) -> str:
 
 def content_stems(text: str) -> list[str]:
     """The stems of ``text``'s ASCII topic words, in order (the knowledge base is English)."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and _ASCII_WORD.fullmatch(w)]
+    return [stem(w) for w in words(text) if w not in STOPWORDS and w.isascii()]
 
 
 @dataclass(frozen=True)
@@ -210,18 +218,16 @@ def build_vocabulary(documents: Iterable[str]) -> tuple[int, dict[str, int], dic
     """Count, over document texts, how many documents have each stem and its most common word."""
     count = 0
     docs: Counter[str] = Counter()
-    surface: dict[str, Counter[str]] = {}
+    surface: Counter[str] = Counter()
     for text in documents:
         count += 1
-        seen = set()
-        for word in words(text):
-            if word in STOPWORDS or not _ASCII_WORD.fullmatch(word) or len(word) > 60:
-                continue
-            term = stem(word)
-            seen.add(term)
-            surface.setdefault(term, Counter())[word] += 1
-        docs.update(seen)
-    return count, dict(docs), {term: forms.most_common(1)[0][0] for term, forms in surface.items()}
+        found = Counter(w for w in words(text) if w not in STOPWORDS and w.isascii() and len(w) <= 60)
+        surface.update(found)
+        docs.update({stem(w) for w in found})
+    word_of: dict[str, str] = {}
+    for word, _ in surface.most_common():
+        word_of.setdefault(stem(word), word)
+    return count, dict(docs), word_of
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:
@@ -254,6 +260,7 @@ class TermGroup:
     stems: frozenset[str]
     search_words: tuple[str, ...]
     weight: float
+    searched: bool = True  # False: too common to send to the database (see Search.common_share)
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,8 @@ class Query:
     def search_words(self) -> list[str]:
         seen: dict[str, None] = {}
         for group in self.groups:
-            seen.update(dict.fromkeys(group.search_words))
+            if group.searched:
+                seen.update(dict.fromkeys(group.search_words))
         return list(seen)
 
     def coverage(self, document_stems: set[str]) -> float:
@@ -293,20 +301,25 @@ def known_share(question: str, vocabulary: Vocabulary) -> float:
     return known / len(found)
 
 
-def build_query(question: str, vocabulary: Vocabulary, synonyms: Mapping[str, set[str]],
-                min_known_share: float) -> Query:
-    if len(words(question)) >= 3 and known_share(question, vocabulary) < min_known_share:
+def build_query(question: str, vocabulary: Vocabulary, synonyms: Mapping[str, set[str]], search: Search) -> Query:
+    if len(words(question)) >= 3 and known_share(question, vocabulary) < search.min_known_share:
         return Query((), skipped="other_language")
-    groups = []
+    common = max(search.common_share * vocabulary.documents, search.common_min_documents)
+    groups, frequencies = [], []
     for asked in dict.fromkeys(content_stems(question)):
         term = vocabulary.correct(asked) or asked
         related = synonyms.get(term, set()) | synonyms.get(asked, set())
         stems = {term, *(stem(w) for w in related)}
-        search = {vocabulary.word_of.get(term, term), *related}
+        words_ = {vocabulary.word_of.get(term, term), *related}
         frequency = max((vocabulary.docs.get(s, 0) for s in stems), default=0)
-        groups.append(TermGroup(asked, frozenset(stems), tuple(sorted(search)), vocabulary.idf(frequency)))
+        groups.append(TermGroup(asked, frozenset(stems), tuple(sorted(words_)), vocabulary.idf(frequency),
+                                searched=frequency <= common))
+        frequencies.append(frequency)
         if len(groups) == MAX_TERMS:
             break
+    if groups and not any(g.searched for g in groups):  # only common words: search the rarest of them
+        rarest = frequencies.index(min(frequencies))
+        groups[rarest] = replace(groups[rarest], searched=True)
     return Query(tuple(groups), skipped=None if groups else "no_terms")
 
 

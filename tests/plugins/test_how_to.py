@@ -31,8 +31,7 @@ def fill(engine) -> None:
 
 
 def answer(engine, vocabulary, question: str) -> how_to.Answer:
-    query = how_to.build_query(question, vocabulary, how_to.synonym_index(CONFIG.synonyms),
-                               CONFIG.search.min_known_share)
+    query = how_to.build_query(question, vocabulary, how_to.synonym_index(CONFIG.synonyms), CONFIG.search)
     hits = store.search(engine, query.search_words, CONFIG.search.candidates)
     return how_to.decide(query, hits, CONFIG.search)
 
