@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from prep_support import outage_store
+from prep_support.messages import statuspage_text
 from prep_support.schema import MaintenanceWindowRow, NotificationRow
 from tests.hitl import triggered_by
 from tests.sandbox_client import call
@@ -176,7 +177,8 @@ def test_a_planned_outage_is_announced_everywhere_reminded_started_and_completed
     card = teams_cards(base, outage_id)[0]
     assert f"Impact: {INJECTION}" in text_runs(card) and not any(INJECTION in t for t in text_blocks(card))
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in mails[0]["html"] and "<script>" not in mails[0]["html"]
-    assert f"Impact: {INJECTION}" in incident["incident_updates"][0]["body"]
+    # Statuspage renders Markdown and some HTML: the text arrives escaped for it (prep_support.messages).
+    assert f"Impact: {statuspage_text(INJECTION)}" in incident["incident_updates"][0]["body"]
 
     # Run again (and every task with it): nothing is sent twice.
     before = (len(call(base, "GET", "/slack/_sandbox/messages")["messages"]),
@@ -280,7 +282,8 @@ def test_a_critical_incident_is_announced_then_updated_and_resolved_in_the_same_
     assert "Affected services: Auth Gateway, Payments API, Orders API, Customer Portal" in resolution
     incident_page, components = statuspage_incident(base, outage_id)
     assert [u["status"] for u in incident_page["incident_updates"]] == ["investigating", "identified", "resolved"]
-    assert f"Update on Auth Gateway (identified): {INJECTION}" in incident_page["incident_updates"][1]["body"]
+    assert (f"Update on Auth Gateway \\(identified\\): {statuspage_text(INJECTION)}"
+            in incident_page["incident_updates"][1]["body"])
     assert set(components.values()) == {"operational"}
     issue = next(i for i in call(base, "GET", "/jira/_sandbox/issues")["issues"] if i["key"] == ticket.key)
     comments = [c["body"] for c in issue["comments"]]
