@@ -18,7 +18,7 @@ from prep_support.access.policy import PolicyError, load_policy
 from prep_support.access.review import DecisionError, Directory, route
 from prep_support.catalog import CatalogError, load_catalog
 from prep_support.config_errors import ConfigError, parse_config
-from prep_support.quality.config import SuiteError, load_suite
+from prep_support.quality.config import SuiteError, load_suite, load_suites
 from prep_support.routing import RoutingError, load_routing
 from prep_support.uat import PlanError, load_plan
 from tests.plugins.access.conftest import POLICY_YAML
@@ -460,3 +460,12 @@ def test_asset_uri_with_credentials_is_refused_without_echoing_them(tmp_path: Pa
     message = suite_error(tmp_path, SUITE + "schedule_on_asset: postgres://etl:hunter2@db:5432/shop/public/orders\n")
     assert message == (f"{tmp_path / 'orders.yaml'} (line 8): field 'schedule_on_asset': holds credentials "
                        "(user:password@): an asset URI names the data, not how to log in")
+
+
+def test_a_suite_id_used_twice_is_located_on_the_second_files_id(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("id: orders\n" + SUITE)
+    (tmp_path / "b.yaml").write_text("# the same dataset again\nid: orders\n" + SUITE)
+    suites, errors = load_suites(tmp_path, KNOWN)
+    assert [suite.id for suite in suites] == ["orders"]
+    assert [str(error) for error in errors] == [
+        f"{tmp_path / 'b.yaml'} (line 2): field 'id': suite id 'orders' is already used by {tmp_path / 'a.yaml'}"]

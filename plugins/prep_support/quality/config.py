@@ -226,7 +226,11 @@ def load_suites(
             errors.append(error)
             continue
         if suite.id in owners:
-            errors.append(SuiteError(path, f"{path}: suite id {suite.id!r} is already used by {owners[suite.id]}"))
+            raw = path.read_bytes()
+            data = parse_config(path, raw)
+            where = ("id",) if isinstance(data, dict) and "id" in data else ()
+            errors.append(SuiteError(path, describe(path, raw, data, where,
+                                                    f"suite id {suite.id!r} is already used by {owners[suite.id]}")))
             continue
         owners[suite.id] = path
         suites.append(suite)
