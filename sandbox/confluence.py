@@ -25,6 +25,8 @@ endpoints are deprecated; attachment upload stays v1), at ``/confluence/wiki/api
 - ``POST pages`` (``spaceId``, ``status``, ``title``, ``parentId``, ``body: {representation, value}``;
   200 with the page; 400 when the space has a page with that title)
 - ``GET pages/{id}?body-format=storage``, ``PUT pages/{id}`` (``version.number`` the current + 1, else 409)
+- ``GET pages/{id}/attachments?filename=`` (each with ``comment``, ``fileSize``, ``version``, ``downloadLink``;
+  https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-attachment/#api-pages-id-attachments-get)
 
 Pages carry ``spaceId``, ``parentId``, ``version {number, message, createdAt}``, ``body.storage`` when
 asked, ``_links.webui``; errors are v2's ``{"errors": [{"status", "code", "title", "detail"}]}``
@@ -630,3 +632,24 @@ async def v2_update_page(page_id: str, request: Request) -> dict[str, Any]:
     page = v2_errors(lambda: site.get(page_id))
     updated = v2_errors(lambda: site.update(page_id, _v1_payload(payload, page.space)))
     return v2_page(updated, "storage")
+
+
+@router.get(f"{V2}/pages/{{page_id}}/attachments")
+async def v2_page_attachments(page_id: str, request: Request) -> dict[str, Any]:
+    """The page's attachments, optionally by exact ``filename``."""
+    page = v2_errors(lambda: get_site(request).get(page_id))
+    wanted = request.query_params.get("filename")
+    shown = []
+    for attachment in page.attachments.values():
+        if wanted and attachment.filename != wanted:
+            continue
+        current = attachment.current
+        download = f"/download/attachments/{page.id}/{quote(attachment.filename)}?version={current.number}&api=v2"
+        shown.append({"id": attachment.id, "status": "current", "title": attachment.filename, "pageId": page.id,
+                      "createdAt": attachment.versions[0].created, "mediaType": current.media_type,
+                      "comment": current.comment, "fileId": f"file-{attachment.id}", "fileSize": len(current.data),
+                      "webuiLink": f"/pages/viewpageattachments.action?pageId={page.id}", "downloadLink": download,
+                      "version": {"number": current.number, "createdAt": current.created, "message": "",
+                                  "minorEdit": True},
+                      "_links": {"download": download, "webui": f"/pages/viewpageattachments.action?pageId={page.id}"}})
+    return {"results": shown, "_links": {"base": Links(request).base}}

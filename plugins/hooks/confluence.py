@@ -1,4 +1,4 @@
-"""Confluence Cloud pages (REST API v2) and attachments (v1), published idempotently.
+"""Confluence Cloud pages and attachment lists (REST API v2) and uploads (v1), published idempotently.
 
 Usage::
 
@@ -20,7 +20,9 @@ sandbox: ``http://HOST:PORT/confluence``), login = the account's email, password
 
 Pages go through ``/wiki/api/v2/pages`` (https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/;
 a space is named by its id there, read once from ``/wiki/api/v2/spaces?keys=``): Atlassian
-deprecated the v1 content endpoints in favour of v2. Attachments stay on v1, where uploading is
+deprecated the v1 content endpoints in favour of v2. A page's attachments are listed through v2
+(https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-attachment/); they are uploaded
+through v1, which has the only upload
 (https://developer.atlassian.com/cloud/confluence/rest/v1/api-group-content---attachments/).
 """
 
@@ -120,23 +122,10 @@ class ConfluenceHook(BaseHook):
                                                            f"{self.confluence_conn_id!r}: {detail}") from error
             raise
 
-    def _paged(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every result of a list call, following ``_links.next`` (relative to ``/wiki``) to the end."""
+    def _v2_pages(self, params: dict[str, Any], path: str = "pages") -> list[dict[str, Any]]:
+        """Every item of a v2 list (pages by default), following the ``_links.next`` cursor (relative to the site)."""
         results: list[dict[str, Any]] = []
-        url: str | None = self._api(path)
-        query: dict[str, Any] | None = {"limit": PAGE_SIZE, **params}
-        while url is not None:
-            answer = self._call("GET", url, params=query).json()
-            results.extend(answer.get("results", []))
-            following = (answer.get("_links") or {}).get("next")
-            # Joined onto our own site URL, so the session never sends the token elsewhere.
-            url, query = (f"{self.wiki_url}{following}" if following else None), None
-        return results
-
-    def _v2_pages(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every page of a v2 page list, following the ``_links.next`` cursor (relative to the site)."""
-        results: list[dict[str, Any]] = []
-        url: str | None = self._v2("pages")
+        url: str | None = self._v2(path)
         query: dict[str, Any] | None = {"limit": PAGE_SIZE, **params}
         while url is not None:
             answer = self._call("GET", url, params=query).json()
@@ -267,15 +256,14 @@ class ConfluenceHook(BaseHook):
         return self._attach(page_id, filename, content, content_type, after_race=True)
 
     def _attachment(self, page_id: str, filename: str) -> dict[str, Any] | None:
-        found = self._paged(f"content/{page_id}/child/attachment", {"filename": filename, "expand": "version"})
+        found = self._v2_pages({"filename": filename}, path=f"pages/{page_id}/attachments")
         return next((a for a in found if a.get("title") == filename), None)
 
     def _same_bytes(self, attachment: dict[str, Any], digest: str) -> bool:
-        comment = str((attachment.get("metadata") or {}).get("comment")
-                      or (attachment.get("extensions") or {}).get("comment") or "")
+        comment = str(attachment.get("comment") or "")
         if comment.startswith(HASH_MARK):
             return comment.removeprefix(HASH_MARK).strip() == digest
-        download = (attachment.get("_links") or {}).get("download")
+        download = attachment.get("downloadLink") or (attachment.get("_links") or {}).get("download")
         if not download:
             return False
         return body_digest(self._call("GET", f"{self.wiki_url}{download}").content) == digest

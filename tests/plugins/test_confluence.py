@@ -133,9 +133,10 @@ def test_pages_go_through_the_v2_api_and_only_uploads_through_v1(hook: Confluenc
 
     calls = calls_since(sandbox, start)
     v1 = sorted({(method, path.split("/wiki/rest/api/", 1)[1]) for method, path in calls if "/wiki/rest/api/" in path})
-    assert v1 == [("GET", f"content/{page.id}/child/attachment"), ("POST", f"content/{page.id}/child/attachment")]
-    assert {(method, path.split("/wiki/api/v2/", 1)[1].split("/")[0]) for method, path in calls
-            if "/wiki/api/v2/" in path} == {("GET", "spaces"), ("GET", "pages"), ("POST", "pages"), ("PUT", "pages")}
+    assert v1 == [("POST", f"content/{page.id}/child/attachment")]
+    assert {(method, path.split("/wiki/api/v2/", 1)[1]) for method, path in calls if "/wiki/api/v2/" in path} == {
+        ("GET", "spaces"), ("GET", "pages"), ("POST", "pages"), ("PUT", f"pages/{page.id}"),
+        ("GET", f"pages/{page.id}"), ("GET", f"pages/{page.id}/attachments")}
     [stored] = [p for p in pages(sandbox) if p["title"] == "Runbook: orders-api"]
     assert stored["ancestors"] == ["Runbooks"] and stored["versions"][-1]["body"] == BODY + "<p>v2</p>"
 
