@@ -34,11 +34,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from prep_support import paths
-from prep_support.config_errors import line_of, location_labels, yaml_syntax_error
+from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
 
 MARKER = "[prep-support:how-to-answers]"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -61,7 +60,7 @@ last next
 """.split())
 
 
-class HowToConfigError(ValueError):
+class HowToConfigError(ConfigError):
     """how_to.yaml cannot be used; the message names the file, the line and the field."""
 
 
@@ -136,9 +135,9 @@ def load_how_to_config(path: Path | str | None = None) -> HowToConfig:
     except OSError as error:
         raise HowToConfigError(f"{path}: cannot read: {error.strerror}") from error
     try:
-        data: Any = yaml.safe_load(raw) or {}
-    except yaml.YAMLError as error:
-        raise HowToConfigError(yaml_syntax_error(path, error)) from error
+        data: Any = parse_config(path, raw) or {}
+    except ConfigError as error:
+        raise HowToConfigError(str(error)) from None
     try:
         return HowToConfig.model_validate(data)
     except ValidationError as error:

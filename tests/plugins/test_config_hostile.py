@@ -469,3 +469,14 @@ def test_a_suite_id_used_twice_is_located_on_the_second_files_id(tmp_path: Path)
     assert [suite.id for suite in suites] == ["orders"]
     assert [str(error) for error in errors] == [
         f"{tmp_path / 'b.yaml'} (line 2): field 'id': suite id 'orders' is already used by {tmp_path / 'a.yaml'}"]
+
+
+def test_how_to_config_refuses_a_repeated_key_with_both_lines(tmp_path: Path) -> None:
+    from prep_support.how_to import HowToConfigError, load_how_to_config
+
+    path = tmp_path / "how_to.yaml"
+    path.write_text("search:\n  min_coverage: 0.5\nsynonyms:\n  - [password, passphrase]\nsearch:\n  suggestions: 2\n")
+    with pytest.raises(HowToConfigError) as raised:
+        load_how_to_config(path)
+    assert str(raised.value) == (f"{path} (line 5): duplicate key 'search' (first at line 1); "
+                                 "YAML would keep only the last one")
