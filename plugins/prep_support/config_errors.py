@@ -100,26 +100,30 @@ def _check_nodes(path: Path, root: yaml.Node) -> None:
     sizes: dict[int, int] = {}
     entered: set[int] = set()
     duplicates: list[tuple[int, str, int]] = []
-    stack: list[tuple[yaml.Node, bool, int]] = [(root, False, 1)]
+    stack: list[tuple[yaml.Node, list[yaml.Node] | None, int]] = [(root, None, 1)]
     while stack:
-        node, finished, depth = stack.pop()
+        node, children, depth = stack.pop()
         key = id(node)
-        if finished:
+        if children is not None:  # every child is counted: the node is finished
             entered.discard(key)
-            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children)
             continue
         if key in sizes:
             continue
-        line = node.start_mark.line + 1
         if key in entered:
-            raise ConfigError(f"{path} (line {line}): an alias refers to the entry that contains it")
+            raise ConfigError(f"{path} (line {node.start_mark.line + 1}): an alias refers to the entry that "
+                              "contains it")
         if depth > MAX_DEPTH:
-            raise ConfigError(f"{path} (line {line}): nested deeper than {MAX_DEPTH} levels")
+            raise ConfigError(f"{path} (line {node.start_mark.line + 1}): nested deeper than {MAX_DEPTH} levels")
+        children = _children(node)
+        if not children:
+            sizes[key] = 1
+            continue
         entered.add(key)
-        stack.append((node, True, depth))
+        stack.append((node, children, depth))
         if isinstance(node, yaml.MappingNode):
             duplicates.extend(_duplicate_keys(node))
-        stack.extend((child, False, depth + 1) for child in reversed(_children(node)))
+        stack.extend((child, None, depth + 1) for child in reversed(children))
     if duplicates:
         second, name, first = min(duplicates)
         raise ConfigError(f"{path} (line {second}): duplicate key {name!r} (first at line {first}); "
