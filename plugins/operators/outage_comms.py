@@ -58,22 +58,17 @@ class PlanOutagesOperator(SupportStateOperator):
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow.sdk.exceptions import AirflowFailException
-
+        from operators.bad_input import failing_on_bad_input
         from prep_support.catalog import load_catalog
-        from prep_support.outages import OutageRequestError
 
         catalog = load_catalog(self.catalog_path)
         events = context.get("triggering_asset_events")
         incidents, resolved = entries_from_events(events, "incidents"), entries_from_events(events, "resolved")
         # The run's own time, not now: a cleared plan derives the same outage ids.
         run_after = context["dag_run"].run_after
-        try:
+        with failing_on_bad_input():  # OutageRequestError is bad input: fail once, before anything was sent
             requests = plan_requests(dict(context["params"]), incidents, catalog, self.support_engine(), run_after,
                                      resolved=resolved)
-        except OutageRequestError as error:
-            # Bad input is not transient: fail without retries, before anything was sent.
-            raise AirflowFailException(str(error)) from error
         # Who asked: the analyst who triggered the run; the system when an incident's asset event did.
         requester = approvals.requester(context["dag_run"].triggering_user_name)
         requests = [request.with_outage(requested_by=requester) for request in requests]

@@ -16,6 +16,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from operators.bad_input import failing_on_bad_input
 from prep_support import approvals, hitl, lifecycle
 from prep_support.access.policy import Policy, load_policy
 
@@ -44,10 +45,8 @@ class ValidateLifecycleRequestOperator(BaseOperator):
         params = dict(self.request_params)
         person = next((p for p in HrRoster(**policy.hr).people() if p["employee_id"] == params["employee_id"]), None)
         requester = approvals.requester(context["dag_run"].triggering_user_name)
-        try:
+        with failing_on_bad_input():  # a LifecycleError is bad input: fail once, naming what is wrong
             request = lifecycle.check_request(params, person, policy.roles, requester)
-        except lifecycle.LifecycleError as error:
-            raise AirflowFailException(str(error)) from error
         manager = None
         if person and person["manager_id"]:
             manager = next((p["username"] for p in HrRoster(**policy.hr).people()

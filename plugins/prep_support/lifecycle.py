@@ -10,8 +10,9 @@ old role gave); a leaver's account is disabled and loses every group.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
 from typing import Any
+
+from prep_support.form_input import BadInput, form_date
 
 ACTIONS = ("joiner", "mover", "leaver")
 EMPLOYEE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
@@ -19,7 +20,7 @@ USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$"
 SYSTEMS = ("okta", "ad")
 
 
-class LifecycleError(ValueError):
+class LifecycleError(BadInput):
     """The request cannot be carried out as asked; the message says why."""
 
 
@@ -52,7 +53,7 @@ def check_request(params: Mapping[str, Any], person: Mapping[str, Any] | None,
         raise LifecycleError(f"employee {employee_id} is {person['status']} in HR with no termination date: "
                              "HR must record the leaving first")
     effective = str(params["effective_date"])
-    date.fromisoformat(effective)  # the form's schema checked it; a conf given elsewhere may not have
+    form_date(effective, "effective_date")  # the form's pattern lets 2030-02-30 through, and a conf anything
     return {"action": action, "employee_id": employee_id, "username": person["username"],
             "email": person["email"], "name": person["name"], "role_template": role,
             "hr_role": person.get("role") or None, "effective_date": effective,

@@ -22,6 +22,7 @@ from typing import Any
 
 from prep_support.approvals import SYSTEM
 from prep_support.catalog import Catalog, Service
+from prep_support.form_input import BadInput
 
 KINDS = ("planned", "unplanned")
 SEVERITIES = ("critical", "major", "minor")
@@ -50,7 +51,7 @@ CURRENT = (ACTIVE, IN_PROGRESS)
 CLOSED = (RESOLVED, COMPLETED)
 
 
-class OutageRequestError(ValueError):
+class OutageRequestError(BadInput):
     """The outage form (or event) cannot be acted on; the message names the field(s)."""
 
 
