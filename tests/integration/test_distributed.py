@@ -621,7 +621,7 @@ def test_analyst_runs_a_uat_cycle_from_the_form_and_the_owner_signs_it_off_in_th
         ui_login(page, base, "dave")
         page.goto(f"{base}/dags/uat_cycle/runs/{urllib.parse.quote(run_id, safe='')}"
                   "/tasks/business_signoff/required_actions")
-        expect(page.get_by_text(f"Release {release}", exact=True)).to_be_visible()
+        expect(page.get_by_text(f"Release {release}", exact=True)).to_be_visible(timeout=30_000)  # a new login
         expect(page.get_by_text("not done").first).to_be_visible()  # the deadline passed with open cases
         page.locator("#element_comment").fill("Accepted: the open cases are retested after go-live")
         save_small_png(page, DOCS / "ui-signoff.png")
@@ -718,9 +718,11 @@ def test_trigger_forms_read_well_and_show_no_null_label(topology: DistributedAir
             dialog = page.locator("[role=dialog][data-state=open]")
             expect(dialog.get_by_text(f"Trigger Dag - {dag_id}")).to_be_visible()
             texts = [dialog.inner_text()]
-            # Open each folded section in turn; not "Advanced Options" (the run's conf as JSON, where null is null).
+            # Open each folded section in turn (one is open at a time); not "Advanced Options" (the run's conf as
+            # JSON, where null is null). Then the first again: the fields to fill, and the choice to look at.
             sections = dialog.locator("[data-part=item-trigger]")
-            for title in [t for t in sections.all_inner_texts() if "advanced" not in t.lower()]:
+            titles = [t for t in sections.all_inner_texts() if "advanced" not in t.lower()]
+            for title in [*titles[1:], *titles[:1]]:
                 section = sections.filter(has_text=title).first
                 if section.get_attribute("aria-expanded") == "false":
                     section.click()
