@@ -153,7 +153,7 @@ def main() -> int:
                                       stdout=open(HOME / "standalone.log", "ab"), stderr=subprocess.STDOUT,
                                       start_new_session=True)
         try:
-            print_login()
+            airflow_api_connection(print_login())
             print("Logs: .airflow/standalone.log. Press Ctrl-C to stop everything.", flush=True)
             return standalone.wait()
         except KeyboardInterrupt:
@@ -163,7 +163,7 @@ def main() -> int:
             stop(standalone)
 
 
-def print_login(timeout_s: float = 180) -> None:
+def print_login(timeout_s: float = 180) -> dict[str, str]:
     passwords = HOME / "simple_auth_manager_passwords.json.generated"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not passwords.exists():
@@ -174,6 +174,17 @@ def print_login(timeout_s: float = 180) -> None:
     others = ", ".join(f"{user} / {secret}" for user, secret in login.items() if user != "admin")
     if others:
         print(f"Approvers and reviewers (user / password): {others}\n", flush=True)
+    return login
+
+
+def airflow_api_connection(login: dict[str, str]) -> None:
+    """``airflow_api`` (shift_handover reads waiting approvals and failed runs) as the admin, once it has a password."""
+    if "admin" not in login:
+        return
+    conn_file = HOME / "airflow_api_connection.json"
+    conn_file.write_text(json.dumps({"airflow_api": {"conn_type": "http", "host": f"http://localhost:{API_PORT}",
+                                                     "login": "admin", "password": login["admin"]}}))
+    airflow("connections", "import", "--overwrite", str(conn_file))
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -20,6 +20,7 @@ from prep_support.catalog import Catalog, Service
 from prep_support.config_errors import ConfigError, line_of, location_labels, parse_config
 from prep_support.config_fields import Email, SlackChannel
 from prep_support.health import Thresholds
+from prep_support.shifts import Shifts
 
 PRIORITIES = {"critical": "Highest", "high": "High", "medium": "Medium", "low": "Low"}
 DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
@@ -85,6 +86,7 @@ class Routing(_Strict):
     # A data problem back within this long after its incident resolved re-opens the same ticket;
     # later it opens a new one, linked to the old. Written as 7d, 12h or 90m.
     reopen_within: timedelta = timedelta(days=7)
+    shifts: Shifts | None = None  # on-call shift changes: shift_handover runs at each
 
     @field_validator("reopen_within", mode="before")
     @classmethod
@@ -144,6 +146,10 @@ def load_routing(catalog: Catalog, path: Path | None = None) -> Routing:
     if unknown:
         raise RoutingError(_describe(path, raw, data, ("services", unknown[0]), (
             f"{unknown[0]!r} is not a service in the catalog ({', '.join(sorted(known))})")))
+    owners = {service.owner for service in catalog.services}
+    if routing.shifts and routing.shifts.platform_team and routing.shifts.platform_team not in owners:
+        raise RoutingError(f"{path}: shifts > platform_team: {routing.shifts.platform_team!r} owns no service "
+                           f"in the catalog (owners: {', '.join(sorted(owners))})")
     return routing
 
 
