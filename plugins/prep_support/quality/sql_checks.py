@@ -44,6 +44,7 @@ Run = Callable[[sa.Executable], sa.CursorResult[Any]]
 
 LOCATE_UP_TO = 100_000  # rows (planner's estimate) up to which the pass locates failing rows
 _CTID = sa.literal_column("ctid")
+_NAMED_BINDS = postgresql.psycopg2.dialect(paramstyle="named")  # :name binds for text(), and no bind casts
 
 
 class MainPass:
@@ -77,7 +78,7 @@ class MainPass:
     def estimate(self, source: Source) -> sa.TextClause:
         """EXPLAIN of the checked slice (nothing is read): its row estimate is for :meth:`few_rows`."""
         probe = sa.select(sa.literal_column("1")).select_from(source.selectable).where(*source.rows())
-        compiled = probe.compile(dialect=postgresql.psycopg2.dialect(paramstyle="named"))  # no bind casts
+        compiled = probe.compile(dialect=_NAMED_BINDS)
         return sa.text(f"EXPLAIN (FORMAT JSON) {compiled}").bindparams(**compiled.params)
 
     @staticmethod
@@ -123,6 +124,9 @@ class Plan:
     check: spec.CheckSpec
     finish: Callable[[Mapping[str, Any], Run], CheckOutcome]
     unexpected_rows: Callable[[], sa.Select[Any] | None] = lambda: None
+    # After finish: the ctids of the sample's rows when the pass (or the check's own query) found
+    # them, so that every located sample is read in one statement; None: query unexpected_rows().
+    located: Callable[[], list[str] | None] = lambda: None
 
 
 @dataclass
@@ -136,13 +140,10 @@ class Context:
     def sample_of(self, *where: sa.ColumnElement[bool]) -> sa.Select[Any]:
         return sa.select(*self._columns()).where(*self.source.rows(*where)).limit(SAMPLE_SIZE)
 
-    def sample_at(self, located: list[str]) -> sa.Select[Any] | None:
-        """The rows at the ``located`` ctids (a TID scan), in the order the pass met them."""
-        if not located:
-            return None
+    def rows_at(self, located: list[str]) -> sa.Select[Any]:
+        """The rows at the ``located`` ctids (a TID scan), each after its ctid as text."""
         at = sa.text("ctid = ANY(CAST(:located AS tid[]))").bindparams(located=located)
-        order = sa.text("array_position(CAST(:located AS text[]), CAST(ctid AS text))").bindparams(located=located)
-        return sa.select(*self._columns()).where(at).order_by(order)
+        return sa.select(sa.cast(_CTID, sa.Text), *self._columns()).where(at)
 
     def _columns(self) -> list[sa.ColumnElement[Any]]:
         return [self.source.selectable.c[name] for name in self.source.column_names]
@@ -170,10 +171,7 @@ def _map_plan(check: spec.CheckSpec, context: Context, considered: str, unexpect
         return CheckOutcome.of(check, success, observed_value=percent, unexpected_count=count,
                                element_count=elements, unexpected_percent=percent)
 
-    def unexpected_rows() -> sa.Select[Any] | None:
-        return context.sample_of(unexpected) if located[0] is None else context.sample_at(located[0])
-
-    return Plan(check, finish, unexpected_rows)
+    return Plan(check, finish, lambda: context.sample_of(unexpected), lambda: located[0])
 
 
 def _not_null(check: spec.NotNull, context: Context) -> Plan:
@@ -274,7 +272,8 @@ def _duplicates(check: spec.CheckSpec, context: Context, names: list[str],
     """Rows whose (non-null) key occurs more than once, counted like GX: every row of such a group.
 
     One GROUP BY gives the total (a window sum over the duplicated groups) and up to 20 of the
-    duplicated keys, from which the sample rows are then picked. When the database keeps a subset
+    duplicated keys, from which the sample rows are then picked (min/max(ctid) per group would
+    locate them, but cost the GROUP BY more than the scan for the keys). When the database keeps a subset
     of the columns unique (primary key, unique constraint or index) the answer is 0 without a scan;
     a compound key with a NULL part never counts, so a unique subset suffices.
     """

@@ -2,11 +2,13 @@
 
 The table is never loaded into Python. All row-level checks of a suite are computed in ONE pass
 over the interval's rows (see :mod:`prep_support.quality.sql_checks`); uniqueness takes a GROUP
-BY each; samples of failing rows (at most 20, sensitive columns masked) are fetched with a
-LIMITed query for failing checks only. Everything runs in one read-only transaction
-(REPEATABLE READ on PostgreSQL, so all queries see the same snapshot) under a deadline of the
-suite's ``timeout_s``: PostgreSQL's ``statement_timeout`` is set to the time left before each
-statement, SQLite is interrupted by a progress handler and its REGEXP (Python) gets what is left of
+BY each; samples of failing rows (at most 20, sensitive columns masked) are fetched for failing
+checks only: rows the pass located (a small PostgreSQL slice) in one TID read, the others with a
+LIMITed query each. Everything runs in one read-only transaction
+(REPEATABLE READ on PostgreSQL, so all queries see the same snapshot, and a ctid found by one
+statement is the same row for the next) under a deadline of the suite's ``timeout_s``:
+PostgreSQL's ``statement_timeout`` is set to the time left before each statement, in the same round
+trip as the statement, SQLite is interrupted by a progress handler and its REGEXP (Python) gets what is left of
 the deadline (:mod:`prep_support.quality.patterns`). Any failure raises
 :class:`~prep_support.quality.outcomes.QualityError` and no outcome is returned.
 """
@@ -63,25 +65,25 @@ def validate_sql(engine: Engine, suite: Suite, interval_start: datetime, interva
 class _Session:
     """A connection that runs each statement under what is left of the suite's deadline."""
 
-    def __init__(self, connection: Connection, deadline: float) -> None:
+    def __init__(self, connection: Connection, deadline: float, settings: str = "") -> None:
         self.connection = connection
         self.deadline = deadline
         self.postgres = connection.dialect.name == "postgresql"
-        self._timeout_ms: int | None = None
+        # SET statements for the next statement to carry: each is sent with it, in the same round trip.
+        self._settings = settings
         if self.postgres:
-            sa.event.listen(connection, "before_cursor_execute", self._with_timeout, retval=True)
+            sa.event.listen(connection, "before_cursor_execute", self._with_settings, retval=True)
 
     def run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         if self.postgres:
-            self._timeout_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
+            remaining_ms = max(1, int((self.deadline - time.monotonic()) * 1000))
+            self._settings += f"SET LOCAL statement_timeout = {remaining_ms}; "
         return self.connection.execute(statement)
 
-    def _with_timeout(self, _connection: Connection, _cursor: Any, statement: str, parameters: Any, *_: Any,
-                      ) -> tuple[str, Any]:
-        """The statement run() is sending, preceded by its SET LOCAL statement_timeout in the same round trip."""
-        if self._timeout_ms is not None:
-            statement = f"SET LOCAL statement_timeout = {self._timeout_ms}; {statement}"
-            self._timeout_ms = None
+    def _with_settings(self, _connection: Connection, _cursor: Any, statement: str, parameters: Any, *_: Any,
+                       ) -> tuple[str, Any]:
+        """The statement being sent, preceded by the pending SETs (the first SET LOCAL of the transaction too)."""
+        statement, self._settings = self._settings + statement, ""
         return statement, parameters
 
 
@@ -93,9 +95,8 @@ def _read_only(engine: Engine, suite: Suite) -> Iterator[_Session]:
             connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             with connection.begin():
                 # Naive timestamps and the interval's bounds then compare in UTC, whatever the server's zone.
-                connection.exec_driver_sql(f"SET LOCAL TIME ZONE 'UTC'; "
-                                           f"SET LOCAL statement_timeout = {int(suite.timeout_s * 1000)}")
-                yield _Session(connection, deadline)
+                yield _Session(connection, deadline, f"SET LOCAL TIME ZONE 'UTC'; "
+                                                     f"SET LOCAL statement_timeout = {int(suite.timeout_s * 1000)}; ")
             return
         raw = connection.connection.driver_connection
         _sqlite_guards(raw, deadline)
@@ -142,8 +143,24 @@ def _validate(session: _Session, source: Source, volume_history: Mapping[str, li
         except (TypeError, ValueError) as error:  # e.g. text bounds against a numeric min, a bad timestamp
             raise QualityError(suite, f"check {plan.check.id!r}: {type(error).__name__}: {error}") from error
     sensitive = _sensitive(source)
-    return [_with_sample(session, sensitive, plan, masked_outcome(plan.check, outcome, sensitive))
+    located = _located_rows(session, context, [plan for plan, outcome in zip(plans, outcomes, strict=True)
+                                               if _sampled(plan, outcome)])
+    return [_with_sample(session, sensitive, plan, masked_outcome(plan.check, outcome, sensitive), located)
             for plan, outcome in zip(plans, outcomes, strict=True)]
+
+
+def _sampled(plan: Plan, outcome: CheckOutcome) -> bool:
+    """Whether the outcome gets a sample: a row-level check that found unexpected rows."""
+    return not outcome.success and plan.check.row_level and bool(outcome.unexpected_count)
+
+
+def _located_rows(session: _Session, context: Context, plans: list[Plan]) -> tuple[list[str], dict[str, Any]]:
+    """The columns, and the row at each ctid the failing checks located, read in one statement (a TID scan)."""
+    wanted = sorted({at for plan in plans for at in plan.located() or ()})
+    if not wanted:
+        return [], {}
+    result = session.run(context.rows_at(wanted))
+    return list(result.keys())[1:], {row[0]: row[1:] for row in result}
 
 
 def _sensitive(source: Source) -> list[str]:
@@ -156,17 +173,23 @@ def _sensitive(source: Source) -> list[str]:
                                                  strict=True) if hide]
 
 
-def _with_sample(session: _Session, sensitive: list[str], plan: Plan, outcome: CheckOutcome) -> CheckOutcome:
+def _with_sample(session: _Session, sensitive: list[str], plan: Plan, outcome: CheckOutcome,
+                 located: tuple[list[str], dict[str, Any]]) -> CheckOutcome:
     """The outcome of a failing row-level check with up to 20 of its rows, sensitive columns masked."""
-    if outcome.success or not plan.check.row_level or not outcome.unexpected_count:
+    if not _sampled(plan, outcome):
         return outcome
-    query = plan.unexpected_rows()
-    if query is None:
-        return outcome
-    result = session.run(query)
+    places = plan.located()
+    if places is not None:
+        names, found = located[0], [located[1][at] for at in places]
+    else:
+        query = plan.unexpected_rows()
+        if query is None:
+            return outcome
+        result = session.run(query)
+        names, found = list(result.keys()), result.fetchall()
     # A custom query's result columns are masked by what they are made of (an alias of a sensitive column).
     lineage = plan.check.kwargs.query if isinstance(plan.check, spec.CustomSql) else None
-    columns, rows = masked_sample(list(result.keys()), result.fetchall(), sensitive, lineage)
+    columns, rows = masked_sample(names, found, sensitive, lineage)
     return dataclasses.replace(outcome, sample_columns=columns, sample_rows=rows)
 
 
