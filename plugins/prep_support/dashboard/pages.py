@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from prep_support.dashboard import charts
 from prep_support.dashboard.database import read_together
+from prep_support.dashboard.on_call import OnCall, on_call
 from prep_support.dashboard.quality import SuiteStrip, quality_strips
 from prep_support.dashboard.queries import (
     SEVERITY,
@@ -55,6 +56,7 @@ class Overview:
     incidents: list[Incident]
     windows: list[Window]
     quality: list[SuiteStrip] = field(default_factory=list)  # data quality per suite, last 30 days
+    on_call: OnCall | None = None  # last shift handovers, how-to deflection
 
     @property
     def state_counts(self) -> list[tuple[str, int]]:
@@ -106,12 +108,13 @@ def load_overview(engine: Engine, now: datetime) -> Overview:
         lambda connection: services_summary(connection, end - DAY, end),
         lambda connection: (current_and_upcoming_windows(connection, now), checks_needing_attention(connection),
                             open_incidents(connection)),
-        lambda connection: quality_strips(connection, now.date()),
+        lambda connection: (quality_strips(connection, now.date()), on_call(connection, now)),
     )
+    quality, desk = quality
     silenced = silenced_services(windows)
     for service in found:
         service.in_maintenance = service.id in silenced
-    return Overview(now, found, attention, incidents, windows, quality)
+    return Overview(now, found, attention, incidents, windows, quality, desk)
 
 
 def load_service_page(engine: Engine, service_id: str, now: datetime) -> ServicePage | None:
