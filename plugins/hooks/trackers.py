@@ -36,7 +36,6 @@ ATTEMPTS = 6
 SEARCH_PAGE = 100  # Jira's largest page of search results
 RECONCILE_MAX = 50  # Jira Cloud reconciles at most 50 issue ids per search
 CLOUD_SETTLE_S = 5.0  # how long a retried create waits for Cloud's search to show an issue a lost answer made
-SETTLE_POLL_S = 0.5
 LINK_TYPE = "Relates"  # a UAT sub-task <-> its release ticket; a recurrence <-> the earlier incident
 REOPENED_STATUS = "To Do"  # where a re-opened Jira incident goes back to
 STATE_IN_PROGRESS = "2"  # ServiceNow incident state a re-opened incident goes back to
@@ -154,33 +153,29 @@ class JiraIssues:
         return self.client.post(self.client.resource_url("search/jql"), data=body) or {}
 
     def create_once(self, describe: str, find: Callable[[], T | None], create: Callable[[], dict[str, Any]],
-                    ) -> tuple[T | dict[str, Any], bool]:
+                    sleep: Callable[[float], None] = time.sleep) -> tuple[T | dict[str, Any], bool]:
         """``find()``, else ``create()`` (True if created); retried as a whole.
 
-        A create whose answer never came may still have happened. The retry looks first, and on Cloud,
-        whose search shows a new issue only after a moment, keeps looking for up to CLOUD_SETTLE_S before
-        it creates again.
+        A create whose answer never came may still have happened. The retry looks first; on Cloud, whose
+        search shows a new issue only after a moment, it first waits until CLOUD_SETTLE_S have passed since
+        that create was sent (one wait and one look, so a retry's calls do not fall into step with a
+        server's failures).
         """
-        sent = False
+        sent_at: float | None = None
 
         def attempt() -> tuple[T | dict[str, Any], bool]:
-            nonlocal sent
-            existing = self._settled(find) if sent and self.cloud else find()
+            nonlocal sent_at
+            if sent_at is not None and self.cloud:
+                sleep(max(0.0, sent_at + CLOUD_SETTLE_S - time.monotonic()))
+            existing = find()
             if existing is not None:
                 return existing, False
-            sent = True
+            sent_at = time.monotonic()
             issue = create()
             self._created.append(str(issue["id"]))
             return issue, True
 
         return with_retries(describe, attempt)
-
-    @staticmethod
-    def _settled(find: Callable[[], T | None], sleep: Callable[[float], None] = time.sleep) -> T | None:
-        deadline = time.monotonic() + CLOUD_SETTLE_S
-        while (found := find()) is None and time.monotonic() < deadline:
-            sleep(SETTLE_POLL_S)
-        return found
 
     def find_by_label(self, label: str) -> dict | None:
         found = self.search(f'labels = "{label}" ORDER BY created ASC', fields="summary,status,issuelinks")
