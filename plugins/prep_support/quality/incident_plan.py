@@ -25,6 +25,7 @@ from prep_support.incidents import Action, Open, OpenIncident, Reopen, Resolve, 
 DATA = "data"
 FAILING = "failing"
 RESOLVED_REASON = "every failing day passed when re-checked"
+DAYS_LISTED = 31  # days detailed in the evidence: a ticket comment stays well under Jira's 32,767 characters
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,17 @@ def failed_checks_summary(suite_id: str, dataset: str, day: datetime, failed: It
 
 def evidence(dataset: str, failing: list[Evaluation], with_sample: Mapping[datetime, bool]) -> str:
     """Every failing interval with its counts and its sample's name: the same results give the same text."""
-    days = ", ".join(f"{e.interval_start:%Y-%m-%d}" for e in failing)
+    days = ", ".join(f"{e.interval_start:%Y-%m-%d}" for e in failing[:DAYS_LISTED])
+    if len(failing) > DAYS_LISTED:
+        days += f", … (up to {failing[-1].interval_start:%Y-%m-%d})"
     lines = [f"{dataset} failing on {len(failing)} day{'s' if len(failing) != 1 else ''}: {days}"]
-    for e in failing:
+    for e in failing[:DAYS_LISTED]:
         line = f"- {e.interval_start:%Y-%m-%d}: {counts(e)}"
         if with_sample.get(e.interval_start):
             line += f"; failing rows: {sample_name(e)} (attached)"
         lines.append(line)
+    if len(failing) > DAYS_LISTED:
+        lines.append(f"- and {len(failing) - DAYS_LISTED} more day(s): see the dashboard's data-quality strip")
     return "\n".join(lines)
 
 

@@ -151,3 +151,14 @@ def test_every_order_of_a_fixed_problem_ends_resolved(config) -> None:
         got = final_state(order, config)
         assert got["open"] == [], order
         assert set(got["tickets"].values()) <= {"done"} and len(got["tickets"]) <= 1, (order, got)
+
+
+def test_evidence_of_many_failing_days_stays_short_and_names_the_rest() -> None:
+    from prep_support.quality.incident_plan import DAYS_LISTED, Evaluation, evidence
+
+    failing = [Evaluation("orders", CHECK, DAY + timedelta(days=n), DAY + timedelta(days=n + 1), False, NOW, 3, 10,
+                          30.0) for n in range(DAYS_LISTED + 9)]
+    lines = evidence("orders", failing, {}).splitlines()
+    assert lines[0].startswith("orders failing on 40 days: 2026-11-02, 2026-11-03")
+    assert lines[0].endswith("… (up to 2026-12-11)")
+    assert len(lines) == 1 + DAYS_LISTED + 1 and lines[-1].startswith("- and 9 more day(s)")
