@@ -32,6 +32,7 @@ class TrendReportOperator(SupportStateOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from hooks.channels import SlackSender
         from prep_support.charts import render_chart
+        from prep_support.how_to_store import deflection
         from prep_support.reports import report_week, store_report, weekly_reports
         from prep_support.results import sync_catalog
 
@@ -39,6 +40,7 @@ class TrendReportOperator(SupportStateOperator):
         engine = self.support_engine()
         sync_catalog(engine, catalog)  # the reports reference the services
         week_start, week_end = report_week(context["data_interval_end"])
+        week_deflection = deflection(engine, week_start, week_end)  # how-to requests: one line in every report
         now = datetime.now(UTC)
         services = {service.id: service for service in catalog.services}
         slack = SlackSender()
@@ -50,7 +52,8 @@ class TrendReportOperator(SupportStateOperator):
             self.log.info("%s: availability %s over %d results", report.service_id,
                           report.availability, report.results)
             try:
-                outcomes[self.post(engine, slack, report, chart, routing.route(services[report.service_id]), now)] += 1
+                outcomes[self.post(engine, slack, report, chart, routing.route(services[report.service_id]), now,
+                                    week_deflection)] += 1
             except Exception as error:  # noqa: BLE001 - the other services still get theirs; raised below
                 failures.append(f"{report.service_id}: {type(error).__name__}: {error}")
         if failures:
@@ -60,7 +63,7 @@ class TrendReportOperator(SupportStateOperator):
                 **dict(outcomes)}
 
     def post(self, engine: Engine, slack: SlackSender, report: ServiceReport, chart: bytes, route: ResolvedRoute,
-             now: datetime) -> str:
+             now: datetime, week_deflection: Any = None) -> str:
         """Post a report once: 'posted', 'already_posted', or 'not_routed' (no Slack channel for the service)."""
         from prep_support import outbox
         from prep_support.reports import report_key, summary_text
@@ -68,7 +71,7 @@ class TrendReportOperator(SupportStateOperator):
         if not route.slack_channel or route.channels.slack is None:
             return "not_routed"
         key = report_key(report.service_id, report.week_start)
-        text = summary_text(report)
+        text = summary_text(report, week_deflection)
         conn_id = route.channels.slack.conn_id
         posted = outbox.send_once(
             engine, key=key, event="report", channel="slack", conn_id=conn_id, target=route.slack_channel,

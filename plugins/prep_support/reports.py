@@ -253,9 +253,12 @@ def weekly_reports(engine: Engine, catalog: Catalog, week_start: datetime, week_
     return reports
 
 
-def summary_text(report: ServiceReport) -> str:
-    """The report as a message (``include/templates/reports/weekly_trend.txt.j2``)."""
-    return render(TEMPLATE, **report.summary())
+def summary_text(report: ServiceReport, deflection: Any = None) -> str:
+    """The report as a message (``include/templates/reports/weekly_trend.txt.j2``).
+
+    ``deflection`` (``prep_support.how_to_store.Deflection`` of the same week) adds the how-to line.
+    """
+    return render(TEMPLATE, **report.summary(), deflection=deflection)
 
 
 def store_report(engine: Engine, report: ServiceReport, chart_png: bytes, now: datetime) -> None:

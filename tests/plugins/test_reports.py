@@ -168,6 +168,15 @@ def test_summary_text(reports) -> None:
     assert "no critical check was evaluated this week" in summary_text(reports["orders-api"])
 
 
+def test_summary_text_gives_the_weeks_how_to_deflection_rate(reports) -> None:
+    from prep_support.how_to_store import Deflection
+
+    text = summary_text(reports["payments-api"], Deflection(suggested=8, deflected=3))
+    assert text.endswith("\nHow-to requests (all teams): 3 of 8 answered with suggestions were resolved by their "
+                         "requester (38 % deflected).")
+    assert "How-to" not in summary_text(reports["payments-api"], Deflection(suggested=0, deflected=0))
+
+
 def test_chart_is_a_png_of_the_requested_size(reports) -> None:
     from matplotlib import image
 
