@@ -34,6 +34,7 @@ bench: venv
 	$(PY) bench/data_quality.py $(BENCH_DQ_ARGS)
 	$(PY) bench/dashboard.py $(BENCH_DASHBOARD_ARGS)
 	$(PY) bench/access_review.py $(BENCH_ACCESS_ARGS)
+	$(PY) bench/how_to.py $(BENCH_HOW_TO_ARGS)
 
 clean:
 	rm -rf .airflow $(VENV) $(VENV)-uv .pytest_cache .ruff_cache
