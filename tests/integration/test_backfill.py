@@ -54,9 +54,10 @@ def wait_for_backfill(db_path: str, dag_id: str, runs: int, timeout_s: float) ->
     while time.monotonic() < deadline:
         with sqlite3.connect(db_path) as connection:
             rows = connection.execute(
-                "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND run_type = 'backfill'", (dag_id,)
+                "SELECT run_id, state, data_interval_start FROM dag_run WHERE dag_id = ? AND run_type = 'backfill'",
+                (dag_id,)
             ).fetchall()
-        if len(rows) >= runs and all(state in ("success", "failed") for _run, state in rows):
+        if len(rows) >= runs and all(state in ("success", "failed") for _run, state, _start in rows):
             return rows
         time.sleep(2)
     raise AssertionError(f"backfill did not finish in {timeout_s} s: {rows}")
@@ -86,8 +87,15 @@ def test_backfill_rechecks_past_days_and_replaces_their_results(airflow_env, sup
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-    assert [state for _run, state in runs] == ["success", "success"], logs.read_text()[-3000:]
+    assert all(state in ("success", "failed") for _run, state, _start in runs), logs.read_text()[-3000:]
     with support_engine.connect() as connection:
+        # A run is red exactly when a fail check failed on its day: that is what the next backfill re-checks.
+        for _run, state, start in runs:
+            day = datetime.fromisoformat(start).replace(tzinfo=UTC)
+            failing = connection.execute(select(QualityResultRow.check_id).where(
+                QualityResultRow.interval_start == day, QualityResultRow.severity == "fail",
+                QualityResultRow.success.is_(False))).scalars().all()
+            assert (state == "failed") == bool(failing), (start, state, failing)
         days = connection.execute(
             select(QualityResultRow.interval_end).where(QualityResultRow.suite_id == "orders").distinct()).scalars()
         recorded = {day.date() for day in days}
