@@ -103,7 +103,7 @@ class Search(_Strict):
     # A question word found in more than this share of the documents (and in more than
     # common_min_documents of them) is not sent to the database: it would make it rank most of a
     # large knowledge base and tells little; it still counts, at its low weight, in coverage.
-    common_share: float = Field(default=0.05, gt=0, le=1, allow_inf_nan=False)
+    common_share: float = Field(default=0.01, gt=0, le=1, allow_inf_nan=False)
     common_min_documents: int = Field(default=500, ge=0)
 
 
