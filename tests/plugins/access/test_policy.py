@@ -20,13 +20,16 @@ def test_the_shipped_policy_loads() -> None:
     pytest.param("dormancy_days: 90", "dormancy_days: 0", "(line 5): field 'dormancy_days': Input should be greater",
                  id="range"),
     pytest.param("{system: okta, group: app-admins}", "{system: okat, group: app-admins}",
-                 "(line 7): privileged[0] (id 'app-admins') > field 'system': Input should be 'okta' or 'ad'", id="unknown-system"),
+                 "(line 7): privileged[0] (id 'app-admins') > field 'system': Input should be 'okta' or 'ad'",
+                 id="unknown-system"),
     pytest.param("groups: [payments-initiate, payments-approve]", "groups: [payments-approve, payments-approve]",
-                 "(line 9): sod_pairs[0] (id 'payments') > field 'groups': a separation-of-duty pair needs two different groups", id="sod"),
+                 "(line 9): sod_pairs[0] (id 'payments') > field 'groups': "
+                 "a separation-of-duty pair needs two different groups", id="sod"),
     pytest.param("reminder_hours_before: [24]", "reminder_hours_before: [72]",
-                 "(line 20): field 'review': reminder_hours_before 72 is not before the response timeout (48 h)", id="reminder"),
-    pytest.param("leaver_approvers: [carol, bob]", "leaver_approver: [carol]", "(line 21): field 'leaver_approver': unknown field (a typo?)",
-                 id="typo"),
+                 "(line 20): field 'review': reminder_hours_before 72 is not before the response timeout (48 h)",
+                 id="reminder"),
+    pytest.param("leaver_approvers: [carol, bob]", "leaver_approver: [carol]",
+                 "(line 21): field 'leaver_approver': unknown field (a typo?)", id="typo"),
 ])
 def test_a_bad_policy_names_file_line_and_field(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in POLICY_YAML
