@@ -86,8 +86,10 @@ def data_quality():
     longest = max((suite.timeout_s for suite in SUITES), default=600)
     validated = ValidateSuiteOperator.partial(
         task_id="validate_suite", execution_timeout=timedelta(seconds=longest + 300)).expand(suite_id=select_suites())
-    reconcile = ReconcileQualityOperator(task_id="reconcile_quality", trigger_rule="all_done")
-    notify = SendNotificationsOperator(task_id="send_notifications", trigger_rule="all_done")
+    # Catch-up runs three intervals at once: two reconciliations side by side would each search the tracker,
+    # find nothing and open a ticket each for the same check. One at a time across runs, they see each other.
+    reconcile = ReconcileQualityOperator(task_id="reconcile_quality", trigger_rule="all_done", max_active_tis_per_dag=1)
+    notify = SendNotificationsOperator(task_id="send_notifications", trigger_rule="all_done", max_active_tis_per_dag=1)
     validated >> reconcile >> notify
 
     @task(trigger_rule="one_failed")  # AirflowFailException: never retried

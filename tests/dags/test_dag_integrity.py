@@ -115,3 +115,12 @@ def test_bad_catalog_is_the_import_error_of_the_dag_that_reads_it(tmp_path, monk
     (message,) = dagbag.import_errors.values()
     assert f"{bad} (line 12)" in message
     assert "services[0] (id 'payments-api') > checks[0] (id 'health') > field 'timeout_s'" in message
+
+
+def test_data_quality_reconciles_one_run_at_a_time(dagbag) -> None:
+    """Catch-up runs several intervals at once; reconciliations side by side each searched the tracker, found
+    nothing and opened a ticket for the same check (two tickets for one key in a fresh `make run`)."""
+    dag = dagbag.dags["data_quality"]
+    assert dag.max_active_runs > 1
+    for task_id in ("reconcile_quality", "send_notifications"):
+        assert dag.get_task(task_id).max_active_tis_per_dag == 1, task_id
