@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from prep_support.health import DOWN, FLAPPING, OK, blocked_by
 
+# Data-quality incidents are reconciled from their results by prep_support.quality, never by health.
+DATA = "data"
+
 
 @dataclass(frozen=True)
 class CheckView:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from prep_support.catalog import Catalog, Service
 from prep_support.health import FLAPPING
-from prep_support.incidents import Action, Open, OpenIncident, Reopen, Resolve, Update, plan
+from prep_support.incidents import DATA, Action, Open, OpenIncident, Reopen, Resolve, Update, plan
 from prep_support.messages import human_duration, render, render_slack
 from prep_support.results import dialect_insert
 from prep_support.routing import ResolvedRoute, Routing
@@ -36,7 +36,7 @@ incidents = IncidentRow.__table__
 notifications = NotificationRow.__table__
 # Kinds whose changes of evidence go on the ticket only: a flapping check would repeat itself, and a data
 # incident gains a day per catch-up run; the channels hear when it opens, re-opens and resolves.
-QUIET_UPDATES = {FLAPPING, "data"}
+QUIET_UPDATES = {FLAPPING, DATA}
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ def reconcile_now(engine: Engine, catalog: Catalog, routing: Routing, tracker_fo
     checks, service_states = current_health(engine, catalog)
     quiet = services_in_maintenance(engine, now)
     depends_on = {service.id: service.depends_on for service in catalog.services}
-    actions = plan(checks, service_states, depends_on, open_incidents(engine), quiet)
+    # Health owns the incidents of its checks; a data incident stays open while its days fail, whatever the sweep.
+    ours = [incident for incident in open_incidents(engine) if incident.kind != DATA]
+    actions = plan(checks, service_states, depends_on, ours, quiet)
     done: dict[str, Any] = apply(engine, actions, catalog, routing, tracker_for, run_id, now)
     return done | {"in_maintenance": sorted(quiet), "actions": [repr(action) for action in actions]}
 
@@ -227,12 +229,12 @@ def _repair(engine: Engine, services: dict[str, Service], routing: Routing, trac
 def _cycle(row) -> str:
     """Tells apart the resolutions of an incident that can be re-opened (data): each is marked and told once.
     Re-opening counts as an update, so the update number differs from one resolution to the next."""
-    return f"-{row.updates}" if row.kind == "data" else ""
+    return f"-{row.updates}" if row.kind == DATA else ""
 
 
 def _previous_ticket(engine: Engine, row) -> Ticket | None:
     """The ticket of the last resolved incident of the same key, which a recurrence links to."""
-    if row.kind != "data":
+    if row.kind != DATA:
         return None
     with engine.connect() as connection:
         previous = connection.execute(

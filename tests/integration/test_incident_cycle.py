@@ -251,3 +251,22 @@ def test_what_a_monitored_service_answers_cannot_ping_or_link_on_slack(sandbox, 
     (message,) = slack_messages(base)
     assert "&lt;!channel&gt; &lt;https://evil.example/login|log in again&gt; &amp; more" in message["text"]
     assert "<!channel>" not in message["text"] and "<https://evil" not in message["text"]
+
+
+def test_a_sweep_leaves_data_incidents_to_their_results(sandbox, cycle) -> None:
+    """A fresh `make run` showed every data incident resolved by the next health sweep while its days still
+    failed: health planned over every open incident, and a data check is never among its checks."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    with cycle.engine.begin() as connection:
+        connection.execute(IncidentRow.__table__.insert().values(
+            dedup_key="dq/orders/not_null.customer_id/data", service_id="orders-api",
+            check_id="dq/orders/not_null.customer_id", kind="data", status="open", state="failing", priority="High",
+            tracker="jira", ticket_key="ORD-99", evidence="estate_db:orders failing on 1 day: 2026-12-01",
+            updates=0, opened_run_id="scheduled__2026-12-02", opened_at=now, updated_at=now))
+    for _ in range(3):
+        cycle.sweep()
+    rows = incidents(cycle.engine)
+    assert [(r.dedup_key, r.status) for r in rows] == [("dq/orders/not_null.customer_id/data", "open")]
+    assert slack_messages(sandbox.base_url) == []

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from prep_support.incidents import Action, Open, OpenIncident, Reopen, Resolve, Update
+from prep_support.incidents import DATA, Action, Open, OpenIncident, Reopen, Resolve, Update
 
-DATA = "data"
 FAILING = "failing"
 RESOLVED_REASON = "every failing day passed when re-checked"
 DAYS_LISTED = 31  # days detailed in the evidence: a ticket comment stays well under Jira's 32,767 characters
