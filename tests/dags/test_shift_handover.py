@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import create_engine, insert
 
 from prep_support.migrate import upgrade
-from prep_support.schema import IncidentRow, OutageRow, QualityResultRow, ServiceRow
+from prep_support.schema import IncidentRow, OutageRow, QualityResultRow, ServiceRow, ShiftHandoverRow
 from prep_support.shifts import shift_at
 from tests.hitl import Answer, pending_requests, respond
 from tests.sandbox_client import call
@@ -131,6 +131,11 @@ def test_a_seeded_shift_is_handed_over_once_and_an_empty_one_in_one_line(
         call(base, "DELETE", path)
     shift = shift_at(datetime.now(UTC), yaml_shifts(routing_copy))
     next_change = shift.end  # the handover at the next change: what failed until then is in it
+    # The last handover was just now: DAG runs that earlier tests of the session left failed are not this shift's.
+    with fresh_support_db.begin() as connection:
+        connection.execute(insert(ShiftHandoverRow.__table__).values(
+            team=TEAM, shift_start=datetime.now(UTC), shift_end=next_change, since=shift.start, items=0, summary={},
+            created_at=datetime.now(UTC)))
     seed(fresh_support_db, shift_at(next_change, yaml_shifts(routing_copy)))
     failed = parse_fixture("failing_probe").test()
     assert failed.state == "failed"

@@ -461,6 +461,23 @@ SANDBOX_EFFECTS = {"outage_comms": outage_announced_everywhere, "user_lifecycle"
 BROWSER_DAGS = {"uat_cycle"}
 
 
+# A data_quality run is red when its day's data fails a `fail` check (the sample estate has such days): then
+# only those tasks failed, each on its first try (no retry for data), and reconciliation still ran.
+DATA_FAILURE_TASKS = {"validate_suite", "fail_run_when_validation_failed"}
+
+
+def finished_as_designed(topology: DistributedAirflow, dag_id: str, run: dict[str, Any]) -> bool:
+    if run["state"] == "success":
+        return True
+    if dag_id != "data_quality" or run["state"] != "failed":
+        return False
+    tasks = topology.api("GET", run_path(dag_id, run["dag_run_id"]) + "/taskInstances?limit=1000")["task_instances"]
+    failed = [ti for ti in tasks if ti["state"] == "failed"]
+    acted = {ti["task_id"]: ti["state"] for ti in tasks if ti["task_id"] in ("reconcile_quality", "send_notifications")}
+    return ({ti["task_id"] for ti in failed} == DATA_FAILURE_TASKS and all(ti["try_number"] == 1 for ti in failed)
+            and acted == {"reconcile_quality": "success", "send_notifications": "success"})
+
+
 def test_every_other_dag_runs_over_the_api(
     topology: DistributedAirflow, support_db: Any, catalog_keys: set[str]
 ) -> None:
@@ -488,7 +505,7 @@ def test_every_other_dag_runs_over_the_api(
         began = time.monotonic()
         # Unpausing also started the latest scheduled run: wait for both, answering their approvals.
         runs = wait_idle(topology, dag_id, on_poll=respondents.answer_pending)
-        assert [run["state"] for run in runs] == ["success"] * len(runs), dag_id
+        assert all(finished_as_designed(topology, dag_id, run) for run in runs), (dag_id, runs)
         run = next(run for run in runs if run["dag_run_id"] == run_id)
         if dag_id in EFFECTS:
             EFFECTS[dag_id](support_db, catalog_keys, run)
