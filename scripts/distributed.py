@@ -582,6 +582,9 @@ class DistributedAirflow:
             AIRFLOW_CONN_SUPPORT_DB=json.dumps({
                 "conn_type": "postgres", **self._postgres_fields(), "schema": self.support_db,
             }),
+            # shift_handover reads waiting approvals and failed runs from this topology's own api-server.
+            AIRFLOW_CONN_AIRFLOW_API=json.dumps({"conn_type": "http", "host": self.api_url,
+                                                 "login": ADMIN["username"], "password": ADMIN["password"]}),
         )
         assert self.sandbox is not None
         env.update(self.sandbox.connection_env())

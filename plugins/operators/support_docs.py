@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -42,7 +42,8 @@ class PublishSupportDocsOperator(SupportStateOperator):
         from prep_support.catalog import load_catalog
 
         catalog = load_catalog(self.catalog_path)
-        until = context["data_interval_end"] or datetime.now(UTC)
+        # An asset-triggered run (the catalog changed) has no data interval in its context: it runs as of its start.
+        until = context.get("data_interval_end") or context["dag_run"].run_after
         pages = self.runbooks(catalog, until)
         pages.append((docs.KNOWLEDGE_BASE_TITLE, docs.knowledge_base_body(self.how_tos())))
         confluence = ConfluenceHook(confluence_conn_id=self.confluence_conn_id)
